@@ -1,0 +1,64 @@
+import { badRequest } from "./http";
+import { sleep } from "./sleep";
+
+/** The faults that act on a message stream (POST /v1/messages with `"stream": true` only). */
+export type StreamFault = { readonly kind: "stream-abort" } | { readonly kind: "slow-stream"; readonly delayMs: number };
+
+/** A fault a test asks for with the `x-demo-fault` header. */
+export type Fault = { readonly kind: "html-502" } | { readonly kind: "hang" } | StreamFault;
+
+export const FAULT_HEADER = "x-demo-fault";
+export const FAULT_DELAY_HEADER = "x-demo-fault-delay-ms";
+const FAULT_NAMES = ["html-502", "stream-abort", "hang", "slow-stream"] as const;
+const DEFAULT_SLOW_STREAM_DELAY_MS = 20_000;
+const MAX_DELAY_MS = 60_000;
+
+/** The fault the request asks for, or null; an unknown name or a bad delay is a 400. */
+export function readFault(request: Request): Fault | null {
+	const name = request.headers.get(FAULT_HEADER);
+	if (name === null) return null;
+	switch (name.trim().toLowerCase()) {
+		case "html-502":
+			return { kind: "html-502" };
+		case "hang":
+			return { kind: "hang" };
+		case "stream-abort":
+			return { kind: "stream-abort" };
+		case "slow-stream":
+			return { kind: "slow-stream", delayMs: readDelayMs(request) };
+		default:
+			throw badRequest(`${FAULT_HEADER}: unknown fault ${JSON.stringify(name)}; allowed values are ${FAULT_NAMES.join(", ")}`);
+	}
+}
+
+function readDelayMs(request: Request): number {
+	const text = request.headers.get(FAULT_DELAY_HEADER);
+	if (text === null) return DEFAULT_SLOW_STREAM_DELAY_MS;
+	const trimmed = text.trim();
+	const value = Number(trimmed);
+	if (!/^\d+$/.test(trimmed) || value > MAX_DELAY_MS) {
+		throw badRequest(`${FAULT_DELAY_HEADER}: must be an integer number of milliseconds from 0 to ${MAX_DELAY_MS}`);
+	}
+	return value;
+}
+
+/** A 502 as an nginx in front of a dead upstream writes it: HTML, not the API's JSON envelope. */
+export function html502(): Response {
+	const page =
+		"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n" +
+		"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n";
+	return new Response(page, { status: 502, headers: { "content-type": "text/html", server: "nginx" } });
+}
+
+/**
+ * Never answers while the client waits; returns once `signal` aborts. It waits on a repeating timer
+ * rather than a bare never-settling promise because workerd cancels a request that has nothing
+ * left pending ("the script will never generate a response").
+ */
+export async function hang(signal: AbortSignal): Promise<Response> {
+	while (await sleep(MAX_DELAY_MS, signal)) {
+		// Keep waiting.
+	}
+	// Nobody is left to read this; it only ends the handler.
+	return new Response(null, { status: 499 });
+}

@@ -1,0 +1,46 @@
+#!/usr/bin/env node
+// `npm run check-config [-- --config wrangler.toml] [--env NAME]`: validates the guard's
+// configuration exactly as the Worker does, for the local default and every [env.*], and exits
+// non-zero with the Worker's own message when any is invalid, so a broken table never deploys.
+import { existsSync } from "node:fs";
+import { resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { experimental_readRawConfig, unstable_readConfig } from "wrangler";
+import { loadTs } from "./lib/load-ts.mjs";
+
+process.env.WRANGLER_SEND_METRICS = "false";
+
+const { values } = parseArgs({ options: { config: { type: "string", default: "wrangler.toml" }, env: { type: "string" } } });
+const configPath = resolve(values.config);
+if (!existsSync(configPath)) {
+	console.error(`check-config: no such file ${configPath}`);
+	process.exit(2);
+}
+
+const { parseGuardConfig } = await loadTs("src/config/guard-config.ts");
+const { rawConfig } = experimental_readRawConfig({ config: configPath });
+const environments = values.env !== undefined ? [values.env] : [undefined, ...Object.keys(rawConfig.env ?? {})];
+
+let failures = 0;
+for (const environment of environments) {
+	const label = environment === undefined ? "local (top level)" : `env.${environment}`;
+	let config;
+	try {
+		config = unstable_readConfig({ config: configPath, env: environment }, { hideWarnings: true });
+	} catch (error) {
+		console.error(`✘ ${label}: wrangler could not read the file: ${error instanceof Error ? error.message : error}`);
+		failures++;
+		continue;
+	}
+	const vars = config.vars ?? {};
+	const hasOriginBinding = (config.services ?? []).some((service) => service.binding === "ORIGIN");
+	try {
+		const guard = parseGuardConfig({ ROUTES: vars.ROUTES, ORIGIN_URL: vars.ORIGIN_URL, hasOriginBinding });
+		const origin = hasOriginBinding ? "service binding ORIGIN" : guard.originUrl ?? "per-route origins";
+		console.log(`✔ ${label}: ${guard.routes.length} routes, origin ${origin}`);
+	} catch (error) {
+		console.error(`✘ ${label}: ${error instanceof Error ? error.message : error}`);
+		failures++;
+	}
+}
+process.exit(failures === 0 ? 0 : 1);

@@ -1,0 +1,43 @@
+// The local stack: the guard and the bundled demo origin in bare workerd through Miniflare's API.
+// Not `wrangler dev`: its proxy layer turned a Worker's early 413 to a chunked upload into
+// "503 Your worker restarted mid-request", while bare workerd delivers the Worker's own answer.
+import { Log, LogLevel, Miniflare } from "miniflare";
+import { resolve } from "node:path";
+import { unstable_getMiniflareWorkerOptions } from "wrangler";
+import { buildWorker, ROOT } from "./build-worker.mjs";
+
+/**
+ * Starts the guard (configured by wrangler.toml, environment `env`) in front of the demo origin.
+ * @param {{ host?: string, port?: number, env?: string, vars?: Record<string, unknown>, persist?: boolean, quiet?: boolean }} options
+ * @returns {Promise<{ url: URL, mf: Miniflare, dispose: () => Promise<void> }>}
+ */
+export async function startLocalStack(options = {}) {
+	const [guardScript, originScript] = await Promise.all([
+		buildWorker("src/index.ts", "edge-guard"),
+		buildWorker("demo-origin/src/index.ts", "demo-origin"),
+	]);
+	const { workerOptions } = unstable_getMiniflareWorkerOptions(resolve(ROOT, "wrangler.toml"), options.env);
+	const mf = new Miniflare({
+		host: options.host ?? "127.0.0.1",
+		port: options.port ?? 8787,
+		log: new Log(options.quiet ? LogLevel.WARN : LogLevel.INFO),
+		defaultPersistRoot: options.persist === false ? undefined : resolve(ROOT, ".wrangler/state/v3"),
+		workers: [
+			{
+				...workerOptions,
+				name: "edge-guard",
+				modules: true,
+				scriptPath: guardScript,
+				bindings: { ...workerOptions.bindings, ...options.vars },
+			},
+			{
+				name: "edge-guard-demo-origin",
+				modules: true,
+				scriptPath: originScript,
+				compatibilityDate: workerOptions.compatibilityDate,
+			},
+		],
+	});
+	const url = await mf.ready;
+	return { url, mf, dispose: () => mf.dispose() };
+}

@@ -1,0 +1,182 @@
+import { ConfigError } from "./config-error";
+
+/** One validated entry of the route table. */
+export interface Route {
+	/** A stable name for logs and metrics, e.g. `messages.create`. */
+	readonly name: string;
+	readonly methods: readonly string[];
+	/** A path pattern: literal segments and `:param` segments, e.g. `/v1/files/:id`. */
+	readonly path: string;
+	/** The largest request body, in bytes, that reaches the origin. */
+	readonly maxBodyBytes: number;
+	/** The route's own origin base URL; absent, the guard's default origin serves it. */
+	readonly origin: string | undefined;
+	/** The route group (`messages`, `batches`, `files`, `models`): what an API key's scope names. */
+	readonly group: string | undefined;
+	/** JSON fields of the origin's answers holding absolute URLs to point back at the guard. */
+	readonly rewriteUrls: readonly string[];
+}
+
+const METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
+const FIELDS = new Set(["name", "methods", "path", "max_body_bytes", "origin", "group", "rewrite_urls"]);
+const FIELD_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const SEGMENT = /^(?::[A-Za-z_][A-Za-z0-9_]*|[A-Za-z0-9._~-]+)$/;
+const GROUP = /^[a-z][a-z0-9_-]*$/;
+
+/**
+ * Parses and validates the route table (`[[vars.ROUTES]]` in `wrangler.toml`, or the same as a
+ * JSON string). Throws a {@link ConfigError} naming the first bad field; never returns a partial
+ * table.
+ */
+export function parseRouteTable(raw: unknown): Route[] {
+	const table = typeof raw === "string" ? parseJson(raw) : raw;
+	if (table === undefined || table === null) {
+		throw new ConfigError("ROUTES", "the route table is missing; add [[vars.ROUTES]] entries to wrangler.toml");
+	}
+	if (!Array.isArray(table) || table.length === 0) {
+		throw new ConfigError("ROUTES", `must be a non-empty array of route tables, got ${describe(table)}`);
+	}
+	const routes = table.map((entry, index) => parseRoute(entry, `ROUTES[${index}]`));
+	rejectDuplicates(routes);
+	return routes;
+}
+
+function parseRoute(entry: unknown, at: string): Route {
+	if (typeof entry !== "object" || entry === null || Array.isArray(entry)) {
+		throw new ConfigError(at, `must be a table with methods, path and max_body_bytes, got ${describe(entry)}`);
+	}
+	const fields = entry as Record<string, unknown>;
+	for (const key of Object.keys(fields)) {
+		if (!FIELDS.has(key)) {
+			throw new ConfigError(`${at}.${key}`, `unknown field; expected one of ${[...FIELDS].join(", ")}`);
+		}
+	}
+	const methods = parseMethods(fields.methods, `${at}.methods`);
+	const path = parsePath(fields.path, `${at}.path`);
+	return {
+		name: parseName(fields.name, `${at}.name`) ?? `${methods.join("|")} ${path}`,
+		methods,
+		path,
+		maxBodyBytes: parseByteCount(fields.max_body_bytes, `${at}.max_body_bytes`),
+		origin: fields.origin === undefined ? undefined : parseOriginUrl(fields.origin, `${at}.origin`),
+		group: parseGroup(fields.group, `${at}.group`),
+		rewriteUrls: parseFieldNames(fields.rewrite_urls, `${at}.rewrite_urls`),
+	};
+}
+
+function parseMethods(value: unknown, at: string): string[] {
+	if (!Array.isArray(value) || value.length === 0) {
+		throw new ConfigError(at, `must be a non-empty array of HTTP methods, got ${describe(value)}`);
+	}
+	const seen = new Set<string>();
+	for (const method of value) {
+		if (typeof method !== "string" || !METHODS.has(method)) {
+			throw new ConfigError(at, `${describe(method)} is not one of ${[...METHODS].join(", ")} (upper case)`);
+		}
+		if (seen.has(method)) throw new ConfigError(at, `${method} is listed twice`);
+		seen.add(method);
+	}
+	return [...seen];
+}
+
+function parsePath(value: unknown, at: string): string {
+	if (typeof value !== "string" || !value.startsWith("/")) {
+		throw new ConfigError(at, `must be a path starting with "/", got ${describe(value)}`);
+	}
+	if (value === "/") return value;
+	const segments = value.slice(1).split("/");
+	for (const segment of segments) {
+		if (!SEGMENT.test(segment)) {
+			throw new ConfigError(
+				at,
+				`segment ${JSON.stringify(segment)} of ${JSON.stringify(value)} is neither a literal ([A-Za-z0-9._~-]) nor a :param`,
+			);
+		}
+	}
+	return value;
+}
+
+function parseByteCount(value: unknown, at: string): number {
+	if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0) {
+		throw new ConfigError(at, `must be a whole number of bytes (0 or more), got ${describe(value)}`);
+	}
+	return value;
+}
+
+/** Validates an origin base URL: absolute http(s), no query or fragment. Shared with ORIGIN_URL. */
+export function parseOriginUrl(value: unknown, at: string): string {
+	let url: URL | undefined;
+	if (typeof value === "string") {
+		try {
+			url = new URL(value);
+		} catch {
+			url = undefined;
+		}
+	}
+	if (!url || (url.protocol !== "https:" && url.protocol !== "http:") || url.search || url.hash) {
+		throw new ConfigError(at, `must be an absolute http(s) URL without query or fragment, got ${describe(value)}`);
+	}
+	return url.href.replace(/\/$/, "");
+}
+
+function parseName(value: unknown, at: string): string | undefined {
+	if (value === undefined) return undefined;
+	if (typeof value !== "string" || value.trim() === "") {
+		throw new ConfigError(at, `must be a non-empty string, got ${describe(value)}`);
+	}
+	return value;
+}
+
+function parseGroup(value: unknown, at: string): string | undefined {
+	if (value === undefined) return undefined;
+	if (typeof value !== "string" || !GROUP.test(value)) {
+		throw new ConfigError(at, `must be a lower-case name such as "messages", got ${describe(value)}`);
+	}
+	return value;
+}
+
+function parseFieldNames(value: unknown, at: string): string[] {
+	if (value === undefined) return [];
+	if (!Array.isArray(value) || !value.every((name) => typeof name === "string" && FIELD_NAME.test(name))) {
+		throw new ConfigError(at, `must be an array of JSON field names such as ["results_url"], got ${describe(value)}`);
+	}
+	return value;
+}
+
+function rejectDuplicates(routes: Route[]): void {
+	const names = new Map<string, number>();
+	const pairs = new Map<string, number>();
+	routes.forEach((route, index) => {
+		const earlier = names.get(route.name);
+		if (earlier !== undefined) {
+			throw new ConfigError(`ROUTES[${index}].name`, `${JSON.stringify(route.name)} is already used by ROUTES[${earlier}]`);
+		}
+		names.set(route.name, index);
+		for (const method of route.methods) {
+			const key = `${method} ${route.path}`;
+			const first = pairs.get(key);
+			if (first !== undefined) {
+				throw new ConfigError(`ROUTES[${index}].methods`, `${key} is already routed by ROUTES[${first}]`);
+			}
+			pairs.set(key, index);
+		}
+	});
+}
+
+function parseJson(text: string): unknown {
+	try {
+		return JSON.parse(text);
+	} catch (error) {
+		throw new ConfigError("ROUTES", `is a string but not valid JSON (${(error as Error).message})`);
+	}
+}
+
+/** A short, safe description of a bad value for an error message. */
+export function describe(value: unknown): string {
+	if (value === undefined) return "nothing";
+	if (Array.isArray(value)) return "an array";
+	if (value === null) return "null";
+	if (typeof value === "object") return "a table";
+	const text = JSON.stringify(value);
+	return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}

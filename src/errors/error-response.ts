@@ -1,0 +1,37 @@
+import { type ErrorType, shouldRetry } from "./error-types";
+
+/** The SPEC's error envelope, exactly. */
+export interface ErrorEnvelope {
+	type: "error";
+	error: { type: ErrorType | string; message: string };
+	request_id: string;
+}
+
+/** Everything {@link errorResponse} needs to build one error answer. */
+export interface ErrorResponseInit {
+	status: number;
+	type: ErrorType | string;
+	message: string;
+	requestId: string;
+	headers?: HeadersInit;
+	/** Keeps an origin's own `x-should-retry` instead of the guard's rule. */
+	shouldRetry?: boolean;
+}
+
+/** The envelope object; also used for SSE `error` events, which carry the same JSON. */
+export function errorEnvelope(type: ErrorType | string, message: string, requestId: string): ErrorEnvelope {
+	return { type: "error", error: { type, message }, request_id: requestId };
+}
+
+/**
+ * The one helper that builds every error response the guard sends: the envelope as JSON, its
+ * `request-id` header equal to the body's `request_id`, and `x-should-retry`.
+ */
+export function errorResponse(init: ErrorResponseInit): Response {
+	const headers = new Headers(init.headers);
+	headers.set("content-type", "application/json");
+	headers.set("request-id", init.requestId);
+	headers.set("x-should-retry", String(init.shouldRetry ?? shouldRetry(init.status)));
+	const body = JSON.stringify(errorEnvelope(init.type, init.message, init.requestId));
+	return new Response(body, { status: init.status, headers });
+}

@@ -1,0 +1,11 @@
+import type { Env } from "./env";
+import { routerForEnv } from "./pipeline/router-for-env";
+
+export type { Env } from "./env";
+
+/** The edge-guard Worker. */
+export default {
+	fetch(request, env, ctx) {
+		return routerForEnv(env).fetch(request, env, ctx);
+	},
+} satisfies ExportedHandler<Env>;

@@ -1,0 +1,86 @@
+import { Router, type RouterType } from "itty-router";
+import type { ConfigError } from "../config/config-error";
+import type { GuardConfig } from "../config/guard-config";
+import type { Env } from "../env";
+import { errorResponse } from "../errors/error-response";
+import { GuardError } from "../errors/guard-error";
+import { logRequest } from "../log/request-log";
+import { proxyRoute } from "../proxy/proxy";
+import { type GuardRequest, withRequestState } from "./request-state";
+
+/** The guard's pipeline for one configuration. */
+export type GuardRouter = RouterType<GuardRequest, [Env, ExecutionContext], Response>;
+
+/**
+ * Builds the whole pipeline for a validated configuration: request ID, the configured routes,
+ * a 405 with `allow` for a known path with another method, a 404 for any other path; every error
+ * becomes the envelope; every response gets `request-id` and one log line.
+ */
+export function buildGuardRouter(config: GuardConfig): GuardRouter {
+	const router = pipeline();
+	const allowByPath = new Map<string, Set<string>>();
+	for (const route of config.routes) {
+		const forward = proxyRoute(route, config);
+		for (const method of route.methods) router[method.toLowerCase()]?.(route.path, forward);
+		const allow = allowByPath.get(route.path) ?? new Set<string>();
+		for (const method of route.methods) allow.add(method);
+		allowByPath.set(route.path, allow);
+	}
+	for (const [path, allow] of allowByPath) router.all(path, methodNotAllowed([...allow]));
+	router.all("*", notFound);
+	return router;
+}
+
+/** The pipeline while the configuration is invalid: every request answers `500 api_error`. */
+export function buildBrokenRouter(problem: ConfigError): GuardRouter {
+	const router = pipeline();
+	router.all("*", function configurationInvalid(request: GuardRequest) {
+		request.guard.decisions.config = { valid: false, field: problem.field };
+		throw new GuardError(500, `The guard's configuration is invalid: ${problem.message}`, { type: "api_error" });
+	});
+	return router;
+}
+
+function pipeline(): GuardRouter {
+	return Router<GuardRequest, [Env, ExecutionContext], Response>({
+		before: [withRequestState],
+		catch: renderError,
+		finally: [stampAndLog],
+	});
+}
+
+function methodNotAllowed(allow: string[]) {
+	return function rejectMethod(request: GuardRequest): never {
+		throw new GuardError(405, `${request.method} is not allowed on ${new URL(request.url).pathname}; allowed: ${allow.join(", ")}.`, {
+			headers: { allow: allow.join(", ") },
+		});
+	};
+}
+
+function notFound(): never {
+	throw new GuardError(404, "The requested resource could not be found.");
+}
+
+function renderError(error: unknown, request: GuardRequest): Response {
+	const requestId = request.guard?.requestId ?? "";
+	const known =
+		error instanceof GuardError
+			? error
+			: new GuardError(500, "An unexpected error occurred inside the guard.", { type: "api_error", cause: error });
+	if (!(error instanceof GuardError)) {
+		console.error({ request_id: requestId, message: "unexpected error", error: String(error), stack: (error as Error)?.stack });
+	}
+	if (known.detail) Object.assign(request.guard.decisions, known.detail);
+	request.guard.errorType = known.type;
+	return errorResponse({ status: known.status, type: known.type, message: known.message, requestId, headers: known.headers });
+}
+
+function stampAndLog(response: Response, request: GuardRequest): Response {
+	let final = response;
+	if (response.headers.get("request-id") !== request.guard.requestId) {
+		final = new Response(response.body, response);
+		final.headers.set("request-id", request.guard.requestId);
+	}
+	logRequest(request.guard, request, final);
+	return final;
+}

@@ -1,0 +1,53 @@
+import type { GuardConfig } from "../config/guard-config";
+import type { Route } from "../config/route-table";
+import type { Env } from "../env";
+import { GuardError } from "../errors/guard-error";
+import type { GuardRequest } from "../pipeline/request-state";
+import { clientResponseHeaders, originRequestHeaders } from "./headers";
+import { originTarget } from "./origin";
+import { normaliseOriginError } from "./origin-error";
+import { rewriteResponseUrls } from "./rewrite-urls";
+
+/**
+ * The route handler that forwards a request to its origin and streams the answer back: method,
+ * path, query and end-to-end headers pass through, bodies stream both ways unbuffered, origin
+ * errors become the envelope, and configured URL fields point back at the guard.
+ */
+export function proxyRoute(route: Route, config: GuardConfig) {
+	return async function forwardToOrigin(request: GuardRequest, env: Env): Promise<Response> {
+		const state = request.guard;
+		state.route = route.name;
+		const incoming = new URL(request.url);
+		const target = originTarget(route, config, env, incoming);
+		state.origin = target.name;
+
+		let upstream: Response;
+		try {
+			upstream = await target.fetch(target.url, {
+				method: request.method,
+				headers: originRequestHeaders(request.headers, state.requestId),
+				body: request.body,
+				redirect: "manual",
+			});
+		} catch (cause) {
+			throw new GuardError(500, "The upstream service could not be reached. Please retry later.", {
+				type: "api_error",
+				cause,
+				detail: { origin_failure: String(cause) },
+			});
+		}
+
+		if (upstream.status >= 400) {
+			const { response, type } = await normaliseOriginError(upstream, state.requestId);
+			state.errorType = type;
+			return response;
+		}
+		const response = new Response(upstream.body, {
+			status: upstream.status,
+			statusText: upstream.statusText,
+			headers: clientResponseHeaders(upstream.headers, state.requestId),
+		});
+		const originBase = target.name.startsWith("http") ? target.name : undefined;
+		return rewriteResponseUrls(response, route.rewriteUrls, incoming.origin, originBase);
+	};
+}

@@ -1,0 +1,101 @@
+import Anthropic, { toFile } from "@anthropic-ai/sdk";
+import { createHash } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type LocalServer, startLocalServer } from "./local-server";
+
+const REQUEST_ID = /^req_[0-9A-Za-z]{24}$/;
+let server: LocalServer;
+let client: Anthropic;
+
+beforeAll(async () => {
+	server = await startLocalServer();
+	client = new Anthropic({ apiKey: "sk-demo-key", baseURL: server.url, maxRetries: 0 });
+});
+
+afterAll(async () => {
+	await server?.stop();
+});
+
+describe("the official SDK against npm start's server", () => {
+	it("creates a message", async () => {
+		const message = await client.messages.create({
+			model: "claude-demo",
+			max_tokens: 64,
+			messages: [{ role: "user", content: "Hello, guard" }],
+		});
+		expect(message.type).toBe("message");
+		expect(message.usage.output_tokens).toBeGreaterThan(0);
+		expect(message._request_id).toMatch(REQUEST_ID);
+	});
+
+	it("streams a message, event by event", async () => {
+		const { data: stream, request_id } = await client.messages
+			.create({ model: "claude-demo", max_tokens: 64, stream: true, messages: [{ role: "user", content: "Stream, please" }] })
+			.withResponse();
+		expect(request_id).toMatch(REQUEST_ID);
+		const types: string[] = [];
+		for await (const event of stream) types.push(event.type);
+		expect(types[0]).toBe("message_start");
+		expect(types).toContain("content_block_delta");
+		expect(types.at(-2)).toBe("message_delta");
+		expect(types.at(-1)).toBe("message_stop");
+	});
+
+	it("collects a streamed message with the stream helper", async () => {
+		const final = await client.messages
+			.stream({ model: "claude-demo", max_tokens: 64, messages: [{ role: "user", content: "Helper" }] })
+			.finalMessage();
+		expect(final.content[0]?.type).toBe("text");
+		expect(final.stop_reason).toBe("end_turn");
+	});
+
+	it("counts tokens", async () => {
+		const { input_tokens, _request_id } = await client.messages.countTokens({
+			model: "claude-demo",
+			messages: [{ role: "user", content: "Count me" }],
+		});
+		expect(input_tokens).toBeGreaterThan(0);
+		expect(_request_id).toMatch(REQUEST_ID);
+	});
+
+	it("lists and gets models", async () => {
+		const page = await client.models.list();
+		expect(page.data.length).toBeGreaterThan(0);
+		const first = page.data[0];
+		if (!first) throw new Error("no models");
+		const model = await client.models.retrieve(first.id);
+		expect(model.id).toBe(first.id);
+		expect(model._request_id).toMatch(REQUEST_ID);
+	});
+
+	it("uploads a file and gets its exact size back", async () => {
+		const bytes = Buffer.alloc(3 * 1024 * 1024 + 17, 7);
+		const file = await client.beta.files.upload({ file: await toFile(bytes, "data.bin", { type: "application/octet-stream" }) });
+		expect(file.size_bytes).toBe(bytes.byteLength);
+		expect(file._request_id).toMatch(REQUEST_ID);
+		const fetched = await client.beta.files.retrieveMetadata(file.id);
+		expect(fetched.size_bytes).toBe(bytes.byteLength);
+		expect(createHash("sha256").update(bytes).digest("hex")).toHaveLength(64);
+	});
+
+	it("creates a batch and reads its results through the guard", async () => {
+		const batch = await client.messages.batches.create({
+			requests: [
+				{ custom_id: "a", params: { model: "claude-demo", max_tokens: 16, messages: [{ role: "user", content: "one" }] } },
+				{ custom_id: "b", params: { model: "claude-demo", max_tokens: 16, messages: [{ role: "user", content: "two" }] } },
+			],
+		});
+		expect(batch._request_id).toMatch(REQUEST_ID);
+		const fetched = await client.messages.batches.retrieve(batch.id);
+		expect(new URL(fetched.results_url ?? "").origin).toBe(new URL(server.url).origin);
+		const ids: string[] = [];
+		for await (const result of await client.messages.batches.results(batch.id)) ids.push(result.custom_id);
+		expect(ids.sort()).toEqual(["a", "b"]);
+	});
+
+	it("raises NotFoundError with the guard's request ID for an unknown route", async () => {
+		const error = await client.get("/v1/nothing-here").catch((caught: unknown) => caught);
+		expect(error).toBeInstanceOf(Anthropic.NotFoundError);
+		expect((error as InstanceType<typeof Anthropic.NotFoundError>).requestID).toMatch(REQUEST_ID);
+	});
+});

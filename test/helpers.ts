@@ -1,0 +1,74 @@
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import worker from "../src/index";
+import type { Env } from "../src/env";
+
+/** The SPEC's envelope, as a test reads it. */
+export interface Envelope {
+	type: string;
+	error: { type: string; message: string };
+	request_id: string;
+}
+
+/** Calls the guard's fetch handler with the test environment, optionally overridden. */
+export async function callGuard(input: Request | string, init?: RequestInit, overrides: Partial<Env> = {}): Promise<Response> {
+	const request = typeof input === "string" ? new Request(new URL(input, "https://guard.test"), init) : input;
+	const ctx = createExecutionContext();
+	const response = await worker.fetch(request as Request<unknown, IncomingRequestCfProperties>, { ...env, ...overrides }, ctx);
+	await waitOnExecutionContext(ctx);
+	return response;
+}
+
+/** The guard in front of the test sink origin instead of the demo origin. */
+export function callGuardToSink(input: Request | string, init?: RequestInit, overrides: Partial<Env> = {}): Promise<Response> {
+	return callGuard(input, init, { ORIGIN: env.SINK, ...overrides });
+}
+
+/** What the sink origin recorded for a request ID. */
+export async function sinkRecord(requestId: string): Promise<import("./fixtures/sink-origin").SinkRecord> {
+	const response = await env.SINK.fetch(`https://sink.test/__sink/requests/${requestId}`);
+	if (!response.ok) throw new Error(`the sink has no record of ${requestId}`);
+	return response.json();
+}
+
+/** Reads an error response and checks the parts every envelope shares. */
+export async function readEnvelope(response: Response): Promise<Envelope> {
+	if (response.headers.get("content-type") !== "application/json") {
+		throw new Error(`expected application/json, got ${response.headers.get("content-type")}`);
+	}
+	return (await response.json()) as Envelope;
+}
+
+/** SHA-256 of bytes, in hex. */
+export async function sha256Hex(bytes: Uint8Array): Promise<string> {
+	const digest = await crypto.subtle.digest("SHA-256", bytes);
+	return [...new Uint8Array(digest)].map((byte) => byte.toString(16).padStart(2, "0")).join("");
+}
+
+/** Deterministic pseudo-random bytes, so a failing hash comparison can be reproduced. */
+export function patternBytes(length: number, seed = 1): Uint8Array {
+	const bytes = new Uint8Array(length);
+	let state = seed >>> 0 || 1;
+	for (let i = 0; i < length; i++) {
+		state ^= state << 13;
+		state ^= state >>> 17;
+		state ^= state << 5;
+		bytes[i] = state & 0xff;
+	}
+	return bytes;
+}
+
+/** A stream that yields `bytes` in chunks of `chunkSize`, so the request has no Content-Length. */
+export function chunkedStream(bytes: Uint8Array, chunkSize = 64 * 1024): ReadableStream<Uint8Array> {
+	let offset = 0;
+	return new ReadableStream<Uint8Array>({
+		pull(controller) {
+			if (offset >= bytes.byteLength) {
+				controller.close();
+				return;
+			}
+			controller.enqueue(bytes.slice(offset, offset + chunkSize));
+			offset += chunkSize;
+		},
+	});
+}

@@ -1,0 +1,182 @@
+import { describe, expect, it } from "vitest";
+import type { SinkRecord } from "./fixtures/sink-origin";
+import { callGuard, callGuardToSink, chunkedStream, patternBytes, readEnvelope, sha256Hex } from "./helpers";
+
+async function sent(response: Response): Promise<SinkRecord> {
+	expect(response.status).toBe(200);
+	return (await response.json()) as SinkRecord;
+}
+
+describe("request bodies reach the origin byte-identical", () => {
+	it("forwards an empty body", async () => {
+		const record = await sent(await callGuardToSink("/v1/messages", { method: "POST", body: "" }));
+		expect(record.bytes).toBe(0);
+		expect(record.outcome).toBe("complete");
+	});
+
+	it("forwards a small JSON body", async () => {
+		const body = JSON.stringify({ model: "m", max_tokens: 5, messages: [{ role: "user", content: "héllo" }] });
+		const record = await sent(
+			await callGuardToSink("/v1/messages", { method: "POST", body, headers: { "content-type": "application/json" } }),
+		);
+		expect(record.bytes).toBe(new TextEncoder().encode(body).byteLength);
+		expect(record.sha256).toBe(await sha256Hex(new TextEncoder().encode(body)));
+		expect(record.headers["content-type"]).toBe("application/json");
+	});
+
+	it("streams a multi-megabyte chunked body through unchanged", async () => {
+		const bytes = patternBytes(6 * 1024 * 1024 + 123, 7);
+		const record = await sent(
+			await callGuardToSink("/v1/files", { method: "POST", body: chunkedStream(bytes, 100_000), duplex: "half" } as RequestInit),
+		);
+		expect(record.bytes).toBe(bytes.byteLength);
+		expect(record.sha256).toBe(await sha256Hex(bytes));
+		expect(record.outcome).toBe("complete");
+	});
+});
+
+describe("request headers", () => {
+	it("forwards end-to-end headers and drops hop-by-hop ones and those named in Connection", async () => {
+		const record = await sent(
+			await callGuardToSink("/v1/models", {
+				headers: {
+					"anthropic-version": "2023-06-01",
+					"x-custom": "kept",
+					connection: "keep-alive, x-private-hop",
+					"x-private-hop": "dropped",
+					"keep-alive": "timeout=5",
+					te: "trailers",
+					"proxy-authorization": "Basic abc",
+				},
+			}),
+		);
+		expect(record.headers["anthropic-version"]).toBe("2023-06-01");
+		expect(record.headers["x-custom"]).toBe("kept");
+		for (const name of ["connection", "x-private-hop", "keep-alive", "te", "proxy-authorization"]) {
+			expect(record.headers[name]).toBeUndefined();
+		}
+	});
+});
+
+describe("streamed responses", () => {
+	it("deliver the first event to the client before the origin has finished", async () => {
+		// The sink finishes its stream only once the request body ends, which the test controls.
+		const upload = new TransformStream<Uint8Array, Uint8Array>();
+		const response = await callGuardToSink("/v1/messages", {
+			method: "POST",
+			body: upload.readable,
+			headers: { "x-sink-stream": "hold" },
+			duplex: "half",
+		} as RequestInit);
+		expect(response.status).toBe(200);
+		expect(response.headers.get("content-type")).toBe("text/event-stream");
+		const reader = (response.body as ReadableStream<Uint8Array>).pipeThrough(new TextDecoderStream()).getReader();
+		const first = await reader.read();
+		expect(first.value).toContain("event: message_start");
+		// The origin holds the rest until the upload ends: the first event could only have come early.
+		await upload.writable.close();
+		let rest = "";
+		for (;;) {
+			const { done, value } = await reader.read();
+			if (done) break;
+			rest += value;
+		}
+		expect(rest).toContain("event: message_stop");
+	});
+});
+
+describe("origin errors become the envelope", () => {
+	it("turns an HTML 502 page into 502 api_error with the guard's request ID", async () => {
+		const response = await callGuardToSink("/v1/models", {
+			headers: { "x-sink-status": "502", "x-sink-content-type": "text/html", "x-sink-body": "<html><h1>502 Bad Gateway</h1></html>" },
+		});
+		expect(response.status).toBe(502);
+		const body = await readEnvelope(response);
+		expect(body.error.type).toBe("api_error");
+		expect(body.error.message).not.toContain("<html>");
+		expect(body.request_id).toBe(response.headers.get("request-id"));
+		expect(response.headers.get("x-should-retry")).toBe("true");
+	});
+
+	it("turns the demo origin's html-502 fault into the envelope", async () => {
+		const response = await callGuard("/v1/models", { headers: { "x-demo-fault": "html-502" } });
+		expect(response.status).toBe(502);
+		expect((await readEnvelope(response)).error.type).toBe("api_error");
+	});
+
+	it.each([
+		[400, "invalid_request_error", "false"],
+		[404, "not_found_error", "false"],
+		[409, "invalid_request_error", "false"],
+		[503, "api_error", "true"],
+		[529, "overloaded_error", "true"],
+	])("types a plain-text %i by the SPEC table as %s", async (status, type, retry) => {
+		const response = await callGuardToSink("/v1/models", { headers: { "x-sink-status": String(status), "x-sink-body": "nope" } });
+		expect(response.status).toBe(status);
+		expect((await readEnvelope(response)).error.type).toBe(type);
+		expect(response.headers.get("x-should-retry")).toBe(retry);
+	});
+
+	it("passes an origin envelope's type and message through with the guard's request ID", async () => {
+		const origin = { type: "error", error: { type: "rate_limit_error", message: "Slow down, org 42." }, request_id: "req_origin" };
+		const response = await callGuardToSink("/v1/models", {
+			headers: { "x-sink-status": "429", "x-sink-content-type": "application/json", "x-sink-body": JSON.stringify(origin) },
+		});
+		expect(response.status).toBe(429);
+		const body = await readEnvelope(response);
+		expect(body).toEqual({
+			type: "error",
+			error: { type: "rate_limit_error", message: "Slow down, org 42." },
+			request_id: response.headers.get("request-id"),
+		});
+	});
+
+	it("answers 500 api_error when the origin cannot be reached", async () => {
+		const unreachable = { fetch: () => Promise.reject(new Error("connect ECONNREFUSED")) } as unknown as Fetcher;
+		const response = await callGuard("/v1/models", {}, { ORIGIN: unreachable });
+		expect(response.status).toBe(500);
+		const body = await readEnvelope(response);
+		expect(body.error.type).toBe("api_error");
+		expect(body.error.message).not.toContain("ECONNREFUSED");
+		expect(response.headers.get("x-should-retry")).toBe("true");
+	});
+});
+
+describe("Message Batches results_url", () => {
+	const batch = (host: string) => ({
+		id: "msgbatch_1",
+		type: "message_batch",
+		results_url: `${host}/v1/messages/batches/msgbatch_1/results`,
+	});
+
+	it("points at the guard, not at the origin's host, with the origin's path prefix removed", async () => {
+		const body = JSON.stringify(batch("https://origin.test/prefix"));
+		const response = await callGuard(
+			"https://guard.example.com/v1/messages/batches/msgbatch_1",
+			{ headers: { "x-sink-status": "200", "x-sink-content-type": "application/json", "x-sink-body": body } },
+			{ ORIGIN: undefined, ORIGIN_URL: "https://origin.test/prefix" },
+		);
+		expect(response.status).toBe(200);
+		const rewritten = (await response.json()) as { results_url: string; id: string };
+		expect(rewritten.results_url).toBe("https://guard.example.com/v1/messages/batches/msgbatch_1/results");
+		expect(rewritten.id).toBe("msgbatch_1");
+	});
+
+	it("is rewritten inside a list page too", async () => {
+		const body = JSON.stringify({ data: [batch("https://origin.test"), batch("https://origin.test")], has_more: false });
+		const response = await callGuardToSink("https://guard.example.com/v1/messages/batches", {
+			headers: { "x-sink-status": "200", "x-sink-content-type": "application/json", "x-sink-body": body },
+		});
+		const page = (await response.json()) as { data: { results_url: string }[] };
+		expect(page.data.map((item) => item.results_url)).toEqual([
+			"https://guard.example.com/v1/messages/batches/msgbatch_1/results",
+			"https://guard.example.com/v1/messages/batches/msgbatch_1/results",
+		]);
+	});
+
+	it("reaches the origin through the URL origin with path and query", async () => {
+		const response = await callGuard("/v1/models?limit=2", {}, { ORIGIN: undefined, ORIGIN_URL: "https://origin.test/prefix" });
+		const record = (await response.json()) as SinkRecord;
+		expect(record.url).toBe("https://origin.test/prefix/v1/models?limit=2");
+	});
+});
