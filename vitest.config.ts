@@ -32,7 +32,7 @@ export default defineConfig({
 						},
 					})),
 				],
-				test: { name: "workers", include: ["test/**/*.test.ts"], exclude: ["test/e2e/**"] },
+				test: { name: "workers", include: ["test/**/*.test.ts"], exclude: ["test/e2e/**"], silent: "passed-only" },
 			},
 			{
 				test: {

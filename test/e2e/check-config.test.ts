@@ -1,0 +1,46 @@
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { describe, expect, it } from "vitest";
+
+const ROOT = resolve(__dirname, "../..");
+
+function checkConfig(toml: string): { status: number | null; output: string } {
+	const dir = mkdtempSync(join(tmpdir(), "edge-guard-config-"));
+	const path = join(dir, "wrangler.toml");
+	writeFileSync(path, toml);
+	const run = spawnSync(process.execPath, ["scripts/check-config.mjs", "--config", path], {
+		cwd: ROOT,
+		encoding: "utf8",
+		env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
+	});
+	return { status: run.status, output: run.stdout + run.stderr };
+}
+
+const base = readFileSync(resolve(ROOT, "wrangler.toml"), "utf8");
+
+describe("npm run check-config", () => {
+	it("passes the repository's own wrangler.toml", () => {
+		const { status, output } = checkConfig(base);
+		expect(output).toContain("✔ local (top level): 13 routes");
+		expect(status).toBe(0);
+	});
+
+	it("exits non-zero naming the bad field when a cap is not a number", () => {
+		const broken = base.replace("max_body_bytes = 524288000 # 500 MiB", 'max_body_bytes = "500MB"');
+		const { status, output } = checkConfig(broken);
+		expect(status).toBe(1);
+		expect(output).toContain('ROUTES[7].max_body_bytes: must be a whole number of bytes (0 or more), got "500MB"');
+	});
+
+	it("exits non-zero for a misspelt field and for a deployed environment with no origin", () => {
+		const typo = checkConfig(base.replace('path = "/v1/models"', 'pth = "/v1/models"'));
+		expect(typo.status).toBe(1);
+		expect(typo.output).toContain("ROUTES[11].pth: unknown field");
+		const envWithoutOrigin = `${base}\n[env.staging]\n[env.staging.vars]\nROUTES = '[{"methods":["GET"],"path":"/v1/models","max_body_bytes":0}]'\n`;
+		const staging = checkConfig(envWithoutOrigin);
+		expect(staging.status).toBe(1);
+		expect(staging.output).toContain("env.staging: ORIGIN_URL: ROUTES[0] has no origin of its own");
+	});
+});
