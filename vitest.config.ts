@@ -27,6 +27,7 @@ export default defineConfig({
 									modules: true,
 									scriptPath: await buildWorker("test/fixtures/sink-origin.ts", "sink-origin"),
 									compatibilityDate: "2026-04-01",
+									compatibilityFlags: ["enable_request_signal"],
 								},
 							],
 						},

@@ -10,12 +10,25 @@ export interface Envelope {
 	request_id: string;
 }
 
-/** Calls the guard's fetch handler with the test environment, optionally overridden. */
-export async function callGuard(input: Request | string, init?: RequestInit, overrides: Partial<Env> = {}): Promise<Response> {
+/**
+ * Calls the guard's fetch handler with the test environment, optionally overridden, and answers
+ * as soon as the handler does; `settled` waits for its `waitUntil` work as well.
+ */
+export async function startGuard(
+	input: Request | string,
+	init?: RequestInit,
+	overrides: Partial<Env> = {},
+): Promise<{ response: Response; settled: () => Promise<void> }> {
 	const request = typeof input === "string" ? new Request(new URL(input, "https://guard.test"), init) : input;
 	const ctx = createExecutionContext();
 	const response = await worker.fetch(request as Request<unknown, IncomingRequestCfProperties>, { ...env, ...overrides }, ctx);
-	await waitOnExecutionContext(ctx);
+	return { response, settled: () => waitOnExecutionContext(ctx) };
+}
+
+/** Calls the guard and waits for all its work, `waitUntil` included. */
+export async function callGuard(input: Request | string, init?: RequestInit, overrides: Partial<Env> = {}): Promise<Response> {
+	const { response, settled } = await startGuard(input, init, overrides);
+	await settled();
 	return response;
 }
 

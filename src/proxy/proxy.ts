@@ -1,6 +1,7 @@
 import type { GuardConfig } from "../config/guard-config";
 import type { Route } from "../config/route-table";
 import type { Env } from "../env";
+import { limitBody } from "../body-limit/body-limit";
 import { GuardError } from "../errors/guard-error";
 import type { GuardRequest } from "../pipeline/request-state";
 import { clientResponseHeaders, originRequestHeaders } from "./headers";
@@ -14,22 +15,33 @@ import { rewriteResponseUrls } from "./rewrite-urls";
  * errors become the envelope, and configured URL fields point back at the guard.
  */
 export function proxyRoute(route: Route, config: GuardConfig) {
-	return async function forwardToOrigin(request: GuardRequest, env: Env): Promise<Response> {
+	return async function forwardToOrigin(request: GuardRequest, env: Env, ctx: ExecutionContext): Promise<Response> {
 		const state = request.guard;
 		state.route = route.name;
 		const incoming = new URL(request.url);
 		const target = originTarget(route, config, env, incoming);
 		state.origin = target.name;
 
+		const limited = limitBody(request, route, state);
+		const fetching = target.fetch(target.url, {
+			method: request.method,
+			headers: originRequestHeaders(request.headers, state.requestId),
+			body: limited.body,
+			redirect: "manual",
+			signal: limited.signal,
+		});
 		let upstream: Response;
 		try {
-			upstream = await target.fetch(target.url, {
-				method: request.method,
-				headers: originRequestHeaders(request.headers, state.requestId),
-				body: request.body,
-				redirect: "manual",
-			});
+			const first = await Promise.race([fetching, limited.failed]);
+			if (first instanceof GuardError) throw first;
+			upstream = first;
 		} catch (cause) {
+			const failure = limited.failure() ?? (cause instanceof GuardError ? cause : undefined);
+			if (failure) {
+				fetching.catch(() => undefined);
+				ctx.waitUntil(limited.linger());
+				throw failure;
+			}
 			throw new GuardError(500, "The upstream service could not be reached. Please retry later.", {
 				type: "api_error",
 				cause,

@@ -1,0 +1,113 @@
+import type { Route } from "../config/route-table";
+import { GuardError } from "../errors/guard-error";
+import { declaredLength } from "../lib/content-length";
+import { type CountFailure, countingStream } from "../lib/counting-stream";
+import { type DrainBounds, type DrainResult, drainBody } from "../lib/drain";
+import type { RequestState } from "../pipeline/request-state";
+
+/** A request body on its way to the origin, counted against the route's cap. */
+export interface LimitedBody {
+	/** What to give `fetch()`: the counted body, or `null` when there is none. */
+	readonly body: ReadableStream<Uint8Array> | null;
+	/** Give it to `fetch()` too: aborted the moment the body breaks a bound, before it errors. */
+	readonly signal: AbortSignal;
+	/** Resolves with the error to answer the moment the body breaks a bound. */
+	readonly failed: Promise<GuardError>;
+	/** The failure already seen, if any (for a fetch that rejected because the body errored). */
+	failure(): GuardError | undefined;
+	/** Bytes read from the client so far. */
+	bytesRead(): number;
+	/**
+	 * After a failure: reads and discards the rest of the client's upload within the lingering
+	 * bounds, so an HTTP/1.1 client still sending receives the answer instead of a reset.
+	 */
+	linger(): Promise<DrainResult | undefined>;
+}
+
+/** The lingering bounds: see README, "Body caps". */
+export const LINGER_BOUNDS: DrainBounds = { maxBytes: 64 * 1024 * 1024, maxMs: 10_000 };
+
+const MIB = 1024 * 1024;
+
+/**
+ * Admits a request body under its route's cap (`max_body_bytes`).
+ *
+ * - A `Content-Length` over the cap is answered `413` at once: the body is not read and the origin
+ *   is not contacted.
+ * - A malformed `Content-Length` is answered `400`.
+ * - Any other body streams through a counting `TransformStream`; the moment the count passes the
+ *   cap (or the body turns out longer or shorter than its `Content-Length`), the counted stream
+ *   errors, which fails the upload to the origin, and `failed` resolves with the error to answer.
+ *   A declared length is kept: the origin receives the same `Content-Length`, not a chunked body.
+ */
+export function limitBody(request: Request, route: Route, state: RequestState): LimitedBody {
+	const cap = route.maxBodyBytes;
+	const declared = declaredLength(request.headers);
+	if (declared === null) {
+		state.decisions.cap = { cap, declared: request.headers.get("content-length"), outcome: "bad-content-length" };
+		throw new GuardError(400, "content-length: must be a single whole number of bytes.");
+	}
+	if (declared !== undefined && declared > cap) {
+		state.decisions.cap = { cap, declared, outcome: "declared-over-cap", bytes_read: 0 };
+		throw tooLarge(cap, declared);
+	}
+	const abort = new AbortController();
+	if (request.body === null || declared === 0) {
+		return {
+			body: null,
+			signal: abort.signal,
+			failed: new Promise(() => undefined),
+			failure: () => undefined,
+			bytesRead: () => 0,
+			linger: async () => undefined,
+		};
+	}
+	let failure: GuardError | undefined;
+	let reportFailure: (error: GuardError) => void = () => undefined;
+	const failed = new Promise<GuardError>((resolve) => {
+		reportFailure = resolve;
+	});
+	const counter = countingStream(cap, declared, (found) => {
+		failure = toGuardError(found);
+		state.decisions.cap = { cap, declared: declared ?? null, outcome: found.kind, bytes_read: found.bytes };
+		// The origin must see a failed upload, never an oversized or partial body as if whole.
+		abort.abort(failure);
+		reportFailure(failure);
+	});
+	const source = request.body;
+	// preventCancel: on a failure the client's upload stays readable, for the lingering drain.
+	const piped = source.pipeTo(counter.stream.writable, { preventCancel: true }).catch(() => undefined);
+	return {
+		body: counter.stream.readable,
+		signal: abort.signal,
+		failed,
+		failure: () => failure,
+		bytesRead: counter.bytes,
+		async linger() {
+			await piped;
+			const drained = await drainBody(source, LINGER_BOUNDS);
+			state.decisions.linger = drained;
+			return drained;
+		},
+	};
+}
+
+function toGuardError(failure: CountFailure): GuardError {
+	switch (failure.kind) {
+		case "over-cap":
+			return tooLarge(failure.cap, undefined);
+		case "longer-than-declared":
+			return new GuardError(400, `The request body is longer than its content-length of ${failure.declared} bytes.`);
+		case "shorter-than-declared":
+			return new GuardError(400, `The request body ended after ${failure.bytes} of the ${failure.declared} bytes its content-length declared.`);
+	}
+}
+
+function tooLarge(cap: number, declared: number | undefined): GuardError {
+	const size = declared === undefined ? "The request body is" : `The request body (${declared} bytes) is`;
+	return new GuardError(413, `${size} over this endpoint's limit of ${cap} bytes (${formatMiB(cap)} MB).`);
+}
+
+function formatMiB(bytes: number): string {
+	return (bytes / MIB).toFixed(bytes % MIB === 0 ? 0 : 2);
+}
