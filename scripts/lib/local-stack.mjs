@@ -21,6 +21,8 @@ export async function startLocalStack(options = {}) {
 		host: options.host ?? "127.0.0.1",
 		port: options.port ?? 8787,
 		log: new Log(options.quiet ? LogLevel.WARN : LogLevel.INFO),
+		// Offline: use Miniflare's placeholder `request.cf` instead of fetching one.
+		cf: false,
 		defaultPersistRoot: options.persist === false ? undefined : resolve(ROOT, ".wrangler/state/v3"),
 		workers: [
 			{

@@ -2,7 +2,7 @@ import type { Route } from "../config/route-table";
 import { GuardError } from "../errors/guard-error";
 import { declaredLength } from "../lib/content-length";
 import { type CountFailure, countingStream } from "../lib/counting-stream";
-import { type DrainBounds, type DrainResult, drainBody } from "../lib/drain";
+import { type DrainBounds, drainBody } from "../lib/drain";
 import type { RequestState } from "../pipeline/request-state";
 
 /** A request body on its way to the origin, counted against the route's cap. */
@@ -15,97 +15,97 @@ export interface LimitedBody {
 	readonly failed: Promise<GuardError>;
 	/** The failure already seen, if any (for a fetch that rejected because the body errored). */
 	failure(): GuardError | undefined;
-	/** Bytes read from the client so far. */
-	bytesRead(): number;
-	/**
-	 * After a failure: reads and discards the rest of the client's upload within the lingering
-	 * bounds, so an HTTP/1.1 client still sending receives the answer instead of a reset.
-	 */
-	linger(): Promise<DrainResult | undefined>;
 }
 
-/** The lingering bounds: see README, "Body caps". */
+/**
+ * The lingering drain's bounds (README, "Body caps"): after refusing an upload, the guard reads
+ * and discards at most this much more of it, for at most this long, before it ends the response.
+ */
 export const LINGER_BOUNDS: DrainBounds = { maxBytes: 64 * 1024 * 1024, maxMs: 10_000 };
 
 const MIB = 1024 * 1024;
+const NO_BODY: Omit<LimitedBody, "signal"> = { body: null, failed: new Promise(() => undefined), failure: () => undefined };
 
 /**
  * Admits a request body under its route's cap (`max_body_bytes`).
  *
- * - A `Content-Length` over the cap is answered `413` at once: the body is not read and the origin
- *   is not contacted.
+ * - A `Content-Length` over the cap is answered `413` at once: no byte is read before the answer
+ *   and the origin is not contacted.
  * - A malformed `Content-Length` is answered `400`.
  * - Any other body streams through a counting `TransformStream`; the moment the count passes the
- *   cap (or the body turns out longer or shorter than its `Content-Length`), the counted stream
- *   errors, which fails the upload to the origin, and `failed` resolves with the error to answer.
- *   A declared length is kept: the origin receives the same `Content-Length`, not a chunked body.
+ *   cap (or the body turns out longer or shorter than its `Content-Length`), the upload to the
+ *   origin is aborted and `failed` resolves with the error to answer. A declared length is kept:
+ *   the origin receives the same `Content-Length`, not a chunked body.
+ *
+ * Every refusal of a body the client may still be sending lingers: the answer is sent whole at
+ * once, then the rest of the upload is read and discarded within {@link LINGER_BOUNDS} before the
+ * response ends, so an HTTP/1.1 client receives the answer rather than a connection reset.
  */
 export function limitBody(request: Request, route: Route, state: RequestState): LimitedBody {
 	const cap = route.maxBodyBytes;
+	const source = request.body;
 	const declared = declaredLength(request.headers);
+	const abort = new AbortController();
 	if (declared === null) {
 		state.decisions.cap = { cap, declared: request.headers.get("content-length"), outcome: "bad-content-length" };
 		throw new GuardError(400, "content-length: must be a single whole number of bytes.");
 	}
 	if (declared !== undefined && declared > cap) {
 		state.decisions.cap = { cap, declared, outcome: "declared-over-cap", bytes_read: 0 };
-		throw tooLarge(cap, declared);
+		// A client that sent `Expect: 100-continue` waits for a go-ahead and never sends the body.
+		const lingering = source && !expectsContinue(request.headers) ? linger(source, Promise.resolve(), state) : undefined;
+		throw tooLarge(cap, declared, lingering);
 	}
-	const abort = new AbortController();
-	if (request.body === null || declared === 0) {
-		return {
-			body: null,
-			signal: abort.signal,
-			failed: new Promise(() => undefined),
-			failure: () => undefined,
-			bytesRead: () => 0,
-			linger: async () => undefined,
-		};
-	}
+	if (source === null || declared === 0) return { ...NO_BODY, signal: abort.signal };
+
 	let failure: GuardError | undefined;
 	let reportFailure: (error: GuardError) => void = () => undefined;
 	const failed = new Promise<GuardError>((resolve) => {
 		reportFailure = resolve;
 	});
 	const counter = countingStream(cap, declared, (found) => {
-		failure = toGuardError(found);
 		state.decisions.cap = { cap, declared: declared ?? null, outcome: found.kind, bytes_read: found.bytes };
+		failure = toGuardError(found, linger(source, piped, state));
 		// The origin must see a failed upload, never an oversized or partial body as if whole.
 		abort.abort(failure);
 		reportFailure(failure);
 	});
-	const source = request.body;
-	// preventCancel: on a failure the client's upload stays readable, for the lingering drain.
-	const piped = source.pipeTo(counter.stream.writable, { preventCancel: true }).catch(() => undefined);
-	return {
-		body: counter.stream.readable,
-		signal: abort.signal,
-		failed,
-		failure: () => failure,
-		bytesRead: counter.bytes,
-		async linger() {
-			await piped;
-			const drained = await drainBody(source, LINGER_BOUNDS);
-			state.decisions.linger = drained;
-			return drained;
-		},
-	};
+	// preventCancel: after a failure the client's upload stays readable, for the lingering drain.
+	const piped: Promise<unknown> = source.pipeTo(counter.stream.writable, { preventCancel: true }).catch(() => undefined);
+	return { body: counter.stream.readable, signal: abort.signal, failed, failure: () => failure };
 }
 
-function toGuardError(failure: CountFailure): GuardError {
+function linger(source: ReadableStream<Uint8Array>, released: Promise<unknown>, state: RequestState): Promise<void> {
+	return released
+		.then(() => drainBody(source, LINGER_BOUNDS))
+		.then((drained) => {
+			state.decisions.linger = drained;
+		})
+		.catch(() => undefined);
+}
+
+function expectsContinue(headers: Headers): boolean {
+	return (headers.get("expect") ?? "").toLowerCase() === "100-continue";
+}
+
+function toGuardError(failure: CountFailure, lingering: Promise<void>): GuardError {
 	switch (failure.kind) {
 		case "over-cap":
-			return tooLarge(failure.cap, undefined);
+			return tooLarge(failure.cap, undefined, lingering);
 		case "longer-than-declared":
-			return new GuardError(400, `The request body is longer than its content-length of ${failure.declared} bytes.`);
+			return new GuardError(400, `The request body is longer than its content-length of ${failure.declared} bytes.`, {
+				holdOpenUntil: lingering,
+			});
 		case "shorter-than-declared":
 			return new GuardError(400, `The request body ended after ${failure.bytes} of the ${failure.declared} bytes its content-length declared.`);
 	}
 }
 
-function tooLarge(cap: number, declared: number | undefined): GuardError {
+function tooLarge(cap: number, declared: number | undefined, lingering: Promise<void> | undefined): GuardError {
 	const size = declared === undefined ? "The request body is" : `The request body (${declared} bytes) is`;
-	return new GuardError(413, `${size} over this endpoint's limit of ${cap} bytes (${formatMiB(cap)} MB).`);
+	return new GuardError(413, `${size} over this endpoint's limit of ${cap} bytes (${formatMiB(cap)} MB).`, {
+		holdOpenUntil: lingering,
+	});
 }
 
 function formatMiB(bytes: number): string {

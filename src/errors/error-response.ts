@@ -16,6 +16,12 @@ export interface ErrorResponseInit {
 	headers?: HeadersInit;
 	/** Keeps an origin's own `x-should-retry` instead of the guard's rule. */
 	shouldRetry?: boolean;
+	/**
+	 * Sends the whole answer at once but keeps the response open until this settles (the lingering
+	 * drain of an unwanted upload): workerd ends the connection when the response ends, and an
+	 * HTTP/1.1 client still sending then sees a reset instead of the answer.
+	 */
+	holdOpenUntil?: Promise<unknown>;
 }
 
 /** The envelope object; also used for SSE `error` events, which carry the same JSON. */
@@ -33,5 +39,12 @@ export function errorResponse(init: ErrorResponseInit): Response {
 	headers.set("request-id", init.requestId);
 	headers.set("x-should-retry", String(init.shouldRetry ?? shouldRetry(init.status)));
 	const body = JSON.stringify(errorEnvelope(init.type, init.message, init.requestId));
-	return new Response(body, { status: init.status, headers });
+	if (init.holdOpenUntil === undefined) return new Response(body, { status: init.status, headers });
+	const bytes = new TextEncoder().encode(body);
+	// A fixed length: the client has the complete answer before the response ends.
+	const { readable, writable } = new FixedLengthStream(bytes.byteLength);
+	const writer = writable.getWriter();
+	writer.write(bytes).catch(() => undefined);
+	init.holdOpenUntil.finally(() => writer.close().catch(() => undefined));
+	return new Response(readable, { status: init.status, headers });
 }

@@ -9,6 +9,8 @@ export interface GuardErrorOptions {
 	/** What the log line records about the decision (never secrets). */
 	detail?: Record<string, unknown>;
 	cause?: unknown;
+	/** Keeps the answer's connection open until this settles (see `errorResponse`). */
+	holdOpenUntil?: Promise<unknown>;
 }
 
 /**
@@ -20,6 +22,7 @@ export class GuardError extends Error {
 	readonly type: ErrorType;
 	readonly headers: Record<string, string>;
 	readonly detail: Record<string, unknown> | undefined;
+	readonly holdOpenUntil: Promise<unknown> | undefined;
 
 	constructor(status: number, message: string, options: GuardErrorOptions = {}) {
 		super(message, { cause: options.cause });
@@ -28,5 +31,6 @@ export class GuardError extends Error {
 		this.type = options.type ?? errorTypeForStatus(status);
 		this.headers = options.headers ?? {};
 		this.detail = options.detail;
+		this.holdOpenUntil = options.holdOpenUntil;
 	}
 }

@@ -72,7 +72,14 @@ function renderError(error: unknown, request: GuardRequest): Response {
 	}
 	if (known.detail) Object.assign(request.guard.decisions, known.detail);
 	request.guard.errorType = known.type;
-	return errorResponse({ status: known.status, type: known.type, message: known.message, requestId, headers: known.headers });
+	return errorResponse({
+		status: known.status,
+		type: known.type,
+		message: known.message,
+		requestId,
+		headers: known.headers,
+		holdOpenUntil: known.holdOpenUntil,
+	});
 }
 
 function stampAndLog(response: Response, request: GuardRequest): Response {

@@ -15,7 +15,7 @@ import { rewriteResponseUrls } from "./rewrite-urls";
  * errors become the envelope, and configured URL fields point back at the guard.
  */
 export function proxyRoute(route: Route, config: GuardConfig) {
-	return async function forwardToOrigin(request: GuardRequest, env: Env, ctx: ExecutionContext): Promise<Response> {
+	return async function forwardToOrigin(request: GuardRequest, env: Env): Promise<Response> {
 		const state = request.guard;
 		state.route = route.name;
 		const incoming = new URL(request.url);
@@ -39,7 +39,6 @@ export function proxyRoute(route: Route, config: GuardConfig) {
 			const failure = limited.failure() ?? (cause instanceof GuardError ? cause : undefined);
 			if (failure) {
 				fetching.catch(() => undefined);
-				ctx.waitUntil(limited.linger());
 				throw failure;
 			}
 			throw new GuardError(500, "The upstream service could not be reached. Please retry later.", {
