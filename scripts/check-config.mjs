@@ -17,7 +17,7 @@ if (!existsSync(configPath)) {
 	process.exit(2);
 }
 
-const { parseGuardConfig } = await loadTs("src/config/guard-config.ts");
+const { parseGuardConfig, parseZoneLimit, capsOverZoneLimit } = await loadTs("scripts/lib/config-checks.ts");
 const { rawConfig } = experimental_readRawConfig({ config: configPath });
 const environments = values.env !== undefined ? [values.env] : [undefined, ...Object.keys(rawConfig.env ?? {})];
 
@@ -36,8 +36,11 @@ for (const environment of environments) {
 	const hasOriginBinding = (config.services ?? []).some((service) => service.binding === "ORIGIN");
 	try {
 		const guard = parseGuardConfig({ ROUTES: vars.ROUTES, ORIGIN_URL: vars.ORIGIN_URL, hasOriginBinding });
+		const zone = parseZoneLimit(vars.ZONE_PLAN, vars.ZONE_BODY_LIMIT_BYTES);
 		const origin = hasOriginBinding ? "service binding ORIGIN" : guard.originUrl ?? "per-route origins";
-		console.log(`✔ ${label}: ${guard.routes.length} routes, origin ${origin}`);
+		const plan = zone === undefined ? "no ZONE_PLAN set" : `zone body limit ${zone.bytes} bytes`;
+		console.log(`✔ ${label}: ${guard.routes.length} routes, origin ${origin}, ${plan}`);
+		for (const warning of zone === undefined ? [] : capsOverZoneLimit(guard.routes, zone)) console.warn(`  ⚠ ${label}: ${warning}`);
 	} catch (error) {
 		console.error(`✘ ${label}: ${error instanceof Error ? error.message : error}`);
 		failures++;

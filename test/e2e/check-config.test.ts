@@ -43,4 +43,20 @@ describe("npm run check-config", () => {
 		expect(staging.status).toBe(1);
 		expect(staging.output).toContain("env.staging: ORIGIN_URL: ROUTES[0] has no origin of its own");
 	});
+
+	it("warns about every cap above the zone plan's body limit, and names a bad plan", () => {
+		const pro = checkConfig(base.replace('ZONE_PLAN = "enterprise"', 'ZONE_PLAN = "pro"'));
+		expect(pro.status).toBe(0);
+		expect(pro.output).toContain("route batches.create: max_body_bytes 268435456 is above the pro plan's limit of 104857600 bytes");
+		expect(pro.output).toContain("route files.upload: max_body_bytes 524288000 is above the pro plan's limit of 104857600 bytes");
+		expect(pro.output).not.toContain("route messages.create: max_body_bytes");
+		const enterprise = checkConfig(base);
+		expect(enterprise.output).not.toContain("⚠");
+		const raised = checkConfig(base.replace('ZONE_PLAN = "enterprise"', 'ZONE_PLAN = "business"\nZONE_BODY_LIMIT_BYTES = 300000000'));
+		expect(raised.output).toContain("route files.upload: max_body_bytes 524288000 is above ZONE_BODY_LIMIT_BYTES of 300000000 bytes");
+		expect(raised.output).not.toContain("route batches.create");
+		const bad = checkConfig(base.replace('ZONE_PLAN = "enterprise"', 'ZONE_PLAN = "gold"'));
+		expect(bad.status).toBe(1);
+		expect(bad.output).toContain('ZONE_PLAN: must be one of free, pro, business, enterprise, got "gold"');
+	});
 });

@@ -1,0 +1,3 @@
+// What `npm run check-config` runs: the Worker's own validation, loaded into Node.
+export { parseGuardConfig } from "../../src/config/guard-config";
+export { capsOverZoneLimit, parseZoneLimit } from "../../src/config/zone-plan";
