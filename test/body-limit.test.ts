@@ -22,7 +22,7 @@ function zeros(length: number) {
 	return { stream, pulled: () => sent };
 }
 
-function post(path: string, body: ReadableStream<Uint8Array> | Uint8Array | string, headers: Record<string, string> = {}): RequestInit {
+function post(body: ReadableStream<Uint8Array> | Uint8Array | string, headers: Record<string, string> = {}): RequestInit {
 	return { method: "POST", body, headers, duplex: "half" } as RequestInit;
 }
 
@@ -50,7 +50,7 @@ describe("declared length over the cap", () => {
 	it("answers 413 at once, without reading the body or contacting the origin", async () => {
 		const body = zeros(40 * 1024 * 1024);
 		const headers = { "content-length": String(40 * 1024 * 1024), expect: "100-continue" };
-		const response = await callGuardToSink("/v1/messages", post("/", body.stream, headers));
+		const response = await callGuardToSink("/v1/messages", post(body.stream, headers));
 		const id = await expect413(response, 33_554_432);
 		expect((await sinkRecord(id).catch(() => null)) ?? "no record").toBe("no record");
 		expect(body.pulled()).toBe(0);
@@ -58,14 +58,14 @@ describe("declared length over the cap", () => {
 
 	it("discards the declared body after answering when the client did not wait for 100-continue", async () => {
 		const body = zeros(40 * 1024 * 1024);
-		const response = await callGuardToSink("/v1/messages", post("/", body.stream, { "content-length": String(40 * 1024 * 1024) }));
+		const response = await callGuardToSink("/v1/messages", post(body.stream, { "content-length": String(40 * 1024 * 1024) }));
 		const id = await expect413(response, 33_554_432);
 		expect(body.pulled()).toBe(40 * 1024 * 1024);
 		expect((await sinkRecord(id).catch(() => null)) ?? "no record").toBe("no record");
 	});
 
 	it("names the cap in bytes and in MB", async () => {
-		const response = await callGuardToSink("/v1/messages", post("/", "x", { "content-length": "33554433" }));
+		const response = await callGuardToSink("/v1/messages", post("x", { "content-length": "33554433" }));
 		expect(response.status).toBe(413);
 		expect((await readEnvelope(response)).error.message).toBe(
 			"The request body (33554433 bytes) is over this endpoint's limit of 33554432 bytes (32 MB).",
@@ -86,13 +86,13 @@ describe("declared length over the cap", () => {
 describe("streamed length over the cap", () => {
 	it("stops the upload to the origin and answers 413 once the count passes the cap", async () => {
 		const body = zeros(3000);
-		const response = await callGuardToSink("/v1/files", post("/", body.stream), { ROUTES: small });
+		const response = await callGuardToSink("/v1/files", post(body.stream), { ROUTES: small });
 		await originSawNoWholeBody(await expect413(response, 1000), 1000);
 	});
 
 	it("reads at most one chunk past the cap before answering", async () => {
 		const body = zeros(64 * 1024 * 1024);
-		const { response, settled } = await startGuard("/v1/messages", post("/", body.stream), { ORIGIN: env.SINK });
+		const { response, settled } = await startGuard("/v1/messages", post(body.stream), { ORIGIN: env.SINK });
 		expect(body.pulled()).toBeLessThanOrEqual(33_554_432 + 1024 * 1024);
 		await originSawNoWholeBody(await expect413(response, 33_554_432), 33_554_432);
 		await settled();
@@ -100,14 +100,14 @@ describe("streamed length over the cap", () => {
 
 	it("then reads and discards the rest of the upload before ending the answer", async () => {
 		const body = zeros(64 * 1024 * 1024);
-		const response = await callGuardToSink("/v1/messages", post("/", body.stream));
+		const response = await callGuardToSink("/v1/messages", post(body.stream));
 		await expect413(response, 33_554_432);
 		expect(body.pulled()).toBe(64 * 1024 * 1024);
 	});
 
 	it("stops discarding at the lingering bound, so an endless upload cannot hold the guard", async () => {
 		const body = zeros(Number.MAX_SAFE_INTEGER);
-		const response = await callGuardToSink("/v1/messages", post("/", body.stream));
+		const response = await callGuardToSink("/v1/messages", post(body.stream));
 		await expect413(response, 33_554_432);
 		const pastCap = body.pulled() - 33_554_432;
 		expect(pastCap).toBeGreaterThanOrEqual(LINGER_BOUNDS.maxBytes);
@@ -118,7 +118,7 @@ describe("streamed length over the cap", () => {
 describe("declared length within the cap", () => {
 	it("reaches the origin with the same content-length, not chunked", async () => {
 		const bytes = patternBytes(5 * 1024 * 1024, 3);
-		const request = new Request("https://guard.test/v1/files", post("/", chunkedStream(bytes)));
+		const request = new Request("https://guard.test/v1/files", post(chunkedStream(bytes)));
 		request.headers.set("content-length", String(bytes.byteLength));
 		const response = await callGuardToSink(request);
 		const record = (await response.json()) as SinkRecord;
@@ -128,7 +128,7 @@ describe("declared length within the cap", () => {
 	});
 
 	it("stays chunked when the client declared no length", async () => {
-		const response = await callGuardToSink("/v1/files", post("/", chunkedStream(patternBytes(1000))));
+		const response = await callGuardToSink("/v1/files", post(chunkedStream(patternBytes(1000))));
 		const record = (await response.json()) as SinkRecord;
 		expect(record.headers["content-length"]).toBeUndefined();
 		expect(record.bytes).toBe(1000);
@@ -137,7 +137,7 @@ describe("declared length within the cap", () => {
 
 describe("a body that lies about its length", () => {
 	async function lying(declared: number, actual: number) {
-		const request = new Request("https://guard.test/v1/files", post("/", chunkedStream(patternBytes(actual), 100)));
+		const request = new Request("https://guard.test/v1/files", post(chunkedStream(patternBytes(actual), 100)));
 		request.headers.set("content-length", String(declared));
 		return callGuardToSink(request);
 	}
@@ -201,14 +201,14 @@ describe("multipart file uploads", () => {
 	it("count the whole body, boundaries and part headers included", async () => {
 		const fits = multipart(1000 - multipart(0).byteLength);
 		expect(fits.byteLength).toBe(1000);
-		const ok = await callGuardToSink("/v1/files", post("/", chunkedStream(fits, 64), { "content-type": "multipart/form-data; boundary=b" }), {
+		const ok = await callGuardToSink("/v1/files", post(chunkedStream(fits, 64), { "content-type": "multipart/form-data; boundary=b" }), {
 			ROUTES: small,
 		});
 		expect(ok.status).toBe(200);
 		// A file part of 990 bytes fits under the cap on its own, but the whole body does not.
 		const over = await callGuardToSink(
 			"/v1/files",
-			post("/", chunkedStream(multipart(990), 64), { "content-type": "multipart/form-data; boundary=b" }),
+			post(chunkedStream(multipart(990), 64), { "content-type": "multipart/form-data; boundary=b" }),
 			{ ROUTES: small },
 		);
 		await expect413(over, 1000);
