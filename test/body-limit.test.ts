@@ -2,7 +2,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { parseRouteTable } from "../src/config/route-table";
 import type { SinkRecord } from "./fixtures/sink-origin";
-import { LINGER_BOUNDS } from "../src/body-limit/body-limit";
+import { LINGER_BOUNDS } from "../src/body-limit/linger";
 import { callGuardToSink, chunkedStream, patternBytes, readEnvelope, sha256Hex, sinkRecord, startGuard } from "./helpers";
 
 /** A body of `length` zero bytes in 1 MiB chunks, counting how many bytes the guard pulled. */
@@ -212,5 +212,15 @@ describe("multipart file uploads", () => {
 			{ ROUTES: small },
 		);
 		await expect413(over, 1000);
+	});
+});
+
+describe("any early answer to an upload", () => {
+	it("discards the unread body before ending, so the client can read a 404", async () => {
+		const body = zeros(8 * 1024 * 1024);
+		const response = await callGuardToSink("/v1/nowhere", post(body.stream));
+		expect(response.status).toBe(404);
+		await readEnvelope(response);
+		expect(body.pulled()).toBe(8 * 1024 * 1024);
 	});
 });

@@ -2,8 +2,8 @@ import type { Route } from "../config/route-table";
 import { GuardError } from "../errors/guard-error";
 import { declaredLength } from "../lib/content-length";
 import { type CountFailure, countingStream } from "../lib/counting-stream";
-import { type DrainBounds, drainBody } from "../lib/drain";
 import type { RequestState } from "../pipeline/request-state";
+import { lingerAfter } from "./linger";
 
 /** A request body on its way to the origin, counted against the route's cap. */
 export interface LimitedBody {
@@ -16,12 +16,6 @@ export interface LimitedBody {
 	/** The failure already seen, if any (for a fetch that rejected because the body errored). */
 	failure(): GuardError | undefined;
 }
-
-/**
- * The lingering drain's bounds (README, "Body caps"): after refusing an upload, the guard reads
- * and discards at most this much more of it, for at most this long, before it ends the response.
- */
-export const LINGER_BOUNDS: DrainBounds = { maxBytes: 64 * 1024 * 1024, maxMs: 10_000 };
 
 const MIB = 1024 * 1024;
 const NO_BODY: Omit<LimitedBody, "signal"> = { body: null, failed: new Promise(() => undefined), failure: () => undefined };
@@ -37,9 +31,10 @@ const NO_BODY: Omit<LimitedBody, "signal"> = { body: null, failed: new Promise((
  *   origin is aborted and `failed` resolves with the error to answer. A declared length is kept:
  *   the origin receives the same `Content-Length`, not a chunked body.
  *
- * Every refusal of a body the client may still be sending lingers: the answer is sent whole at
- * once, then the rest of the upload is read and discarded within {@link LINGER_BOUNDS} before the
- * response ends, so an HTTP/1.1 client receives the answer rather than a connection reset.
+ * A refusal after the counting started lingers (`lingerAfter`): the answer is sent whole at once,
+ * then the rest of the upload is discarded, bounded, before the response ends, so an HTTP/1.1
+ * client receives the answer rather than a connection reset. Refusals before any byte was read
+ * linger in the pipeline's error stage, like every other early answer.
  */
 export function limitBody(request: Request, route: Route, state: RequestState): LimitedBody {
 	const cap = route.maxBodyBytes;
@@ -52,9 +47,7 @@ export function limitBody(request: Request, route: Route, state: RequestState): 
 	}
 	if (declared !== undefined && declared > cap) {
 		state.decisions.cap = { cap, declared, outcome: "declared-over-cap", bytes_read: 0 };
-		// A client that sent `Expect: 100-continue` waits for a go-ahead and never sends the body.
-		const lingering = source && !expectsContinue(request.headers) ? linger(source, Promise.resolve(), state) : undefined;
-		throw tooLarge(cap, declared, lingering);
+		throw tooLarge(cap, declared, undefined);
 	}
 	if (source === null || declared === 0) return { ...NO_BODY, signal: abort.signal };
 
@@ -65,7 +58,7 @@ export function limitBody(request: Request, route: Route, state: RequestState): 
 	});
 	const counter = countingStream(cap, declared, (found) => {
 		state.decisions.cap = { cap, declared: declared ?? null, outcome: found.kind, bytes_read: found.bytes };
-		failure = toGuardError(found, linger(source, piped, state));
+		failure = toGuardError(found, lingerAfter(source, piped, state));
 		// The origin must see a failed upload, never an oversized or partial body as if whole.
 		abort.abort(failure);
 		reportFailure(failure);
@@ -73,19 +66,6 @@ export function limitBody(request: Request, route: Route, state: RequestState): 
 	// preventCancel: after a failure the client's upload stays readable, for the lingering drain.
 	const piped: Promise<unknown> = source.pipeTo(counter.stream.writable, { preventCancel: true }).catch(() => undefined);
 	return { body: counter.stream.readable, signal: abort.signal, failed, failure: () => failure };
-}
-
-function linger(source: ReadableStream<Uint8Array>, released: Promise<unknown>, state: RequestState): Promise<void> {
-	return released
-		.then(() => drainBody(source, LINGER_BOUNDS))
-		.then((drained) => {
-			state.decisions.linger = drained;
-		})
-		.catch(() => undefined);
-}
-
-function expectsContinue(headers: Headers): boolean {
-	return (headers.get("expect") ?? "").toLowerCase() === "100-continue";
 }
 
 function toGuardError(failure: CountFailure, lingering: Promise<void>): GuardError {

@@ -1,4 +1,5 @@
 import { Router, type RouterType } from "itty-router";
+import { lingerOnUnreadBody } from "../body-limit/linger";
 import type { ConfigError } from "../config/config-error";
 import type { GuardConfig } from "../config/guard-config";
 import type { Env } from "../env";
@@ -78,7 +79,7 @@ function renderError(error: unknown, request: GuardRequest): Response {
 		message: known.message,
 		requestId,
 		headers: known.headers,
-		holdOpenUntil: known.holdOpenUntil,
+		holdOpenUntil: known.holdOpenUntil ?? lingerOnUnreadBody(request, request.guard),
 	});
 }
 

@@ -131,6 +131,12 @@ describe("body caps through npm start's server, over a real socket", () => {
 		}
 	});
 
+	it("delivers an early 404 to a large chunked upload intact", async () => {
+		const answer = await upload("/v1/nowhere", 48 * MIB, false);
+		expect(answer.status).toBe(404);
+		expect(JSON.parse(answer.body).error.type).toBe("not_found_error");
+	});
+
 	it("forwards a chunked upload just under the cap", async () => {
 		const answer = await upload("/v1/messages/count_tokens", 2 * MIB, false);
 		// The demo origin reads it whole and refuses it as JSON: the body reached the origin.
