@@ -33,7 +33,13 @@ export default defineConfig({
 						},
 					})),
 				],
-				test: { name: "workers", include: ["test/**/*.test.ts"], exclude: ["test/e2e/**"], silent: "passed-only" },
+				test: {
+					name: "workers",
+					include: ["test/**/*.test.ts"],
+					exclude: ["test/e2e/**"],
+					setupFiles: ["./test/setup.ts"],
+					silent: "passed-only",
+				},
 			},
 			{
 				test: {

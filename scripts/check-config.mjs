@@ -34,8 +34,9 @@ for (const environment of environments) {
 	}
 	const vars = config.vars ?? {};
 	const hasOriginBinding = (config.services ?? []).some((service) => service.binding === "ORIGIN");
+	const hasKeysBinding = (config.kv_namespaces ?? []).some((namespace) => namespace.binding === "KEYS");
 	try {
-		const guard = parseGuardConfig({ ROUTES: vars.ROUTES, ORIGIN_URL: vars.ORIGIN_URL, hasOriginBinding });
+		const guard = parseGuardConfig({ ...vars, hasOriginBinding, hasKeysBinding });
 		const zone = parseZoneLimit(vars.ZONE_PLAN, vars.ZONE_BODY_LIMIT_BYTES);
 		const origin = hasOriginBinding ? "service binding ORIGIN" : guard.originUrl ?? "per-route origins";
 		const plan = zone === undefined ? "no ZONE_PLAN set" : `zone body limit ${zone.bytes} bytes`;

@@ -10,4 +10,10 @@ export interface Env {
 	ORIGIN_URL?: unknown;
 	/** The origin as a service binding; wins over `ORIGIN_URL`. */
 	ORIGIN?: Fetcher;
+	/** The API key store (records by key hash). */
+	KEYS?: KVNamespace;
+	/** Seconds a key lookup is cached in the isolate (0 to 60; default 30). */
+	KEY_CACHE_TTL_SECONDS?: unknown;
+	/** Names of the identity headers sent to the origin: `{ org, key, workspace }`. */
+	IDENTITY_HEADERS?: unknown;
 }

@@ -44,7 +44,7 @@ async function originSawNoWholeBody(requestId: string, cap: number): Promise<voi
 	expect(record.bytes).toBeLessThanOrEqual(cap);
 }
 
-const small = [{ name: "upload", methods: ["POST"], path: "/v1/files", max_body_bytes: 1000 }];
+const small = [{ name: "upload", methods: ["POST"], path: "/v1/files", max_body_bytes: 1000, group: "files" }];
 
 describe("declared length over the cap", () => {
 	it("answers 413 at once, without reading the body or contacting the origin", async () => {
@@ -65,7 +65,7 @@ describe("declared length over the cap", () => {
 	});
 
 	it("names the cap in bytes and in MB", async () => {
-		const response = await callGuardToSink("/v1/messages", post("x", { "content-length": "33554433" }));
+		const response = await callGuardToSink("/v1/messages", post("x", { "content-length": "33554433", "content-type": "application/json" }));
 		expect(response.status).toBe(413);
 		expect((await readEnvelope(response)).error.message).toBe(
 			"The request body (33554433 bytes) is over this endpoint's limit of 33554432 bytes (32 MB).",
@@ -74,7 +74,11 @@ describe("declared length over the cap", () => {
 
 	it("answers 400 to a malformed content-length", async () => {
 		for (const value of ["12abc", "5, 6", "-1"]) {
-			const request = new Request("https://guard.test/v1/messages", { method: "POST", body: "hello" });
+			const request = new Request("https://guard.test/v1/messages", {
+				method: "POST",
+				body: "hello",
+				headers: { "content-type": "application/json" },
+			});
 			request.headers.set("content-length", value);
 			const response = await callGuardToSink(request);
 			expect(response.status).toBe(400);

@@ -5,6 +5,7 @@ declare namespace Cloudflare {
 		ROUTES?: unknown;
 		ORIGIN_URL?: unknown;
 		ORIGIN?: Fetcher;
+		KEYS?: KVNamespace;
 		/** The test-only sink origin (test/fixtures/sink-origin.ts). */
 		SINK: Fetcher;
 	}

@@ -2,6 +2,7 @@ import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test"
 import { env } from "cloudflare:workers";
 import worker from "../src/index";
 import type { Env } from "../src/env";
+import { TEST_KEY } from "./keys";
 
 /** The SPEC's envelope, as a test reads it. */
 export interface Envelope {
@@ -19,10 +20,25 @@ export async function startGuard(
 	init?: RequestInit,
 	overrides: Partial<Env> = {},
 ): Promise<{ response: Response; settled: () => Promise<void> }> {
-	const request = typeof input === "string" ? new Request(new URL(input, "https://guard.test"), init) : input;
+	const request = withDefaults(typeof input === "string" ? new Request(new URL(input, "https://guard.test"), init) : input);
 	const ctx = createExecutionContext();
 	const response = await worker.fetch(request as Request<unknown, IncomingRequestCfProperties>, { ...env, ...overrides }, ctx);
 	return { response, settled: () => waitOnExecutionContext(ctx) };
+}
+
+/**
+ * What a well-behaved client sends, unless the test set it: the test key, `anthropic-version`,
+ * and the content type its route takes. A header set to "" is removed instead.
+ */
+function withDefaults(request: Request): Request {
+	const headers = request.headers;
+	const path = new URL(request.url).pathname;
+	const defaults: Record<string, string> = { "x-api-key": TEST_KEY, "anthropic-version": "2023-06-01" };
+	if (request.method === "POST" && path === "/v1/files") defaults["content-type"] = "multipart/form-data; boundary=b";
+	else if (request.method === "POST") defaults["content-type"] = "application/json";
+	for (const [name, value] of Object.entries(defaults)) if (!headers.has(name)) headers.set(name, value);
+	for (const [name, value] of [...headers]) if (value === "") headers.delete(name);
+	return request;
 }
 
 /** Calls the guard and waits for all its work, `waitUntil` included. */

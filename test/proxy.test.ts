@@ -9,7 +9,7 @@ async function sent(response: Response): Promise<SinkRecord> {
 
 describe("request bodies reach the origin byte-identical", () => {
 	it("forwards an empty body", async () => {
-		const record = await sent(await callGuardToSink("/v1/messages", { method: "POST", body: "" }));
+		const record = await sent(await callGuardToSink("/v1/messages", { method: "POST", body: "", headers: { "content-type": "application/json" } }));
 		expect(record.bytes).toBe(0);
 		expect(record.outcome).toBe("complete");
 	});

@@ -5,7 +5,7 @@ import { parseGuardConfig } from "../src/config/guard-config";
 import { parseRouteTable } from "../src/config/route-table";
 import { callGuard, readEnvelope } from "./helpers";
 
-const good = { methods: ["POST"], path: "/v1/messages", max_body_bytes: 10 };
+const good = { methods: ["POST"], path: "/v1/messages", max_body_bytes: 10, group: "messages" };
 
 function problem(raw: unknown): string {
 	try {
@@ -70,13 +70,13 @@ describe("route table validation", () => {
 	});
 
 	it("requires an origin for every route when no ORIGIN binding is bound", () => {
-		expect(() => parseGuardConfig({ ROUTES: [good], ORIGIN_URL: "", hasOriginBinding: false })).toThrow(
+		expect(() => parseGuardConfig({ ROUTES: [good], ORIGIN_URL: "", hasOriginBinding: false, hasKeysBinding: true })).toThrow(
 			"ORIGIN_URL: ROUTES[0] has no origin of its own, so set ORIGIN_URL or bind a service named ORIGIN",
 		);
-		expect(() => parseGuardConfig({ ROUTES: [good], ORIGIN_URL: "not a url", hasOriginBinding: false })).toThrow(
+		expect(() => parseGuardConfig({ ROUTES: [good], ORIGIN_URL: "not a url", hasOriginBinding: false, hasKeysBinding: true })).toThrow(
 			'ORIGIN_URL: must be an absolute http(s) URL without query or fragment, got "not a url"',
 		);
-		expect(parseGuardConfig({ ROUTES: [good], ORIGIN_URL: "https://api.example.com/", hasOriginBinding: false }).originUrl).toBe(
+		expect(parseGuardConfig({ ROUTES: [good], ORIGIN_URL: "https://api.example.com/", hasOriginBinding: false, hasKeysBinding: true }).originUrl).toBe(
 			"https://api.example.com",
 		);
 	});

@@ -60,7 +60,7 @@ export function limitBody(request: Request, route: Route, state: RequestState): 
 		state.decisions.cap = { cap, declared: declared ?? null, outcome: found.kind, bytes_read: found.bytes };
 		failure = toGuardError(found, lingerAfter(source, piped, state));
 		// The origin must see a failed upload, never an oversized or partial body as if whole.
-		abort.abort(failure);
+		abort.abort();
 		reportFailure(failure);
 	});
 	// preventCancel: after a failure the client's upload stays readable, for the lingering drain.

@@ -1,12 +1,23 @@
 import { ConfigError } from "./config-error";
-import { parseOriginUrl, parseRouteTable, type Route } from "./route-table";
+import { describe, parseOriginUrl, parseRouteTable, type Route } from "./route-table";
 
 /** The raw configuration values, as a Worker's `env` or `wrangler.toml` holds them. */
 export interface RawGuardConfig {
 	ROUTES?: unknown;
 	ORIGIN_URL?: unknown;
+	KEY_CACHE_TTL_SECONDS?: unknown;
+	IDENTITY_HEADERS?: unknown;
 	/** Whether a service binding named `ORIGIN` is bound. */
 	hasOriginBinding: boolean;
+	/** Whether a KV namespace named `KEYS` is bound. */
+	hasKeysBinding: boolean;
+}
+
+/** The request headers that carry the caller's identity to the origin. */
+export interface IdentityHeaders {
+	readonly org: string;
+	readonly key: string;
+	readonly workspace: string;
 }
 
 /** The validated configuration the pipeline runs on. */
@@ -14,7 +25,13 @@ export interface GuardConfig {
 	readonly routes: readonly Route[];
 	/** The default origin's base URL when no `ORIGIN` service binding is bound. */
 	readonly originUrl: string | undefined;
+	/** How long a key lookup (found or not) is trusted in the isolate, in ms (0 to 60 s). */
+	readonly keyCacheTtlMs: number;
+	readonly identityHeaders: IdentityHeaders;
 }
+
+const DEFAULT_IDENTITY: IdentityHeaders = { org: "x-guard-org-id", key: "x-guard-key-id", workspace: "x-guard-workspace-id" };
+const HEADER_NAME = /^[a-z0-9][a-z0-9-]*$/;
 
 /**
  * Validates the whole configuration once. Throws a {@link ConfigError} naming the bad field.
@@ -32,5 +49,42 @@ export function parseGuardConfig(raw: RawGuardConfig): GuardConfig {
 			);
 		}
 	}
-	return { routes, originUrl };
+	const authRoute = routes.findIndex((route) => route.auth);
+	if (authRoute !== -1 && !raw.hasKeysBinding) {
+		throw new ConfigError("KEYS", `ROUTES[${authRoute}] needs API keys, so bind a KV namespace named KEYS ([[kv_namespaces]])`);
+	}
+	return {
+		routes,
+		originUrl,
+		keyCacheTtlMs: parseTtl(raw.KEY_CACHE_TTL_SECONDS) * 1000,
+		identityHeaders: parseIdentityHeaders(raw.IDENTITY_HEADERS),
+	};
+}
+
+function parseTtl(value: unknown): number {
+	if (value === undefined || value === "") return 30;
+	const seconds = typeof value === "string" ? Number(value) : value;
+	if (typeof seconds !== "number" || !Number.isFinite(seconds) || seconds < 0 || seconds > 60) {
+		throw new ConfigError("KEY_CACHE_TTL_SECONDS", `must be a number of seconds from 0 to 60, got ${describe(value)}`);
+	}
+	return seconds;
+}
+
+function parseIdentityHeaders(value: unknown): IdentityHeaders {
+	if (value === undefined) return DEFAULT_IDENTITY;
+	if (typeof value !== "object" || value === null || Array.isArray(value)) {
+		throw new ConfigError("IDENTITY_HEADERS", `must be a table with org, key and workspace, got ${describe(value)}`);
+	}
+	const table = value as Record<string, unknown>;
+	const names = { ...DEFAULT_IDENTITY };
+	for (const [field, name] of Object.entries(table)) {
+		if (!(field in DEFAULT_IDENTITY)) {
+			throw new ConfigError(`IDENTITY_HEADERS.${field}`, "unknown field; expected org, key or workspace");
+		}
+		if (typeof name !== "string" || !HEADER_NAME.test(name)) {
+			throw new ConfigError(`IDENTITY_HEADERS.${field}`, `must be a lower-case header name, got ${describe(name)}`);
+		}
+		names[field as keyof IdentityHeaders] = name;
+	}
+	return names;
 }

@@ -15,10 +15,31 @@ export interface Route {
 	readonly group: string | undefined;
 	/** JSON fields of the origin's answers holding absolute URLs to point back at the guard. */
 	readonly rewriteUrls: readonly string[];
+	/** Whether the route needs an API key with the route's group as a scope (default true). */
+	readonly auth: boolean;
+	/** Whether the route needs an `anthropic-version` header (default: every `/v1/` path). */
+	readonly requireVersion: boolean;
+	/** The media type a body must declare, e.g. `application/json`; absent, any. */
+	readonly contentType: string | undefined;
+	/** Whether the origin receives the client's API key (default false: it never does). */
+	readonly forwardApiKey: boolean;
 }
 
 const METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
-const FIELDS = new Set(["name", "methods", "path", "max_body_bytes", "origin", "group", "rewrite_urls"]);
+const FIELDS = new Set([
+	"name",
+	"methods",
+	"path",
+	"max_body_bytes",
+	"origin",
+	"group",
+	"rewrite_urls",
+	"auth",
+	"require_anthropic_version",
+	"content_type",
+	"forward_api_key",
+]);
+const MEDIA_TYPE = /^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+$/;
 const FIELD_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const SEGMENT = /^(?::[A-Za-z_][A-Za-z0-9_]*|[A-Za-z0-9._~-]+)$/;
 const GROUP = /^[a-z][a-z0-9_-]*$/;
@@ -53,14 +74,23 @@ function parseRoute(entry: unknown, at: string): Route {
 	}
 	const methods = parseMethods(fields.methods, `${at}.methods`);
 	const path = parsePath(fields.path, `${at}.path`);
+	const auth = parseFlag(fields.auth, `${at}.auth`) ?? true;
+	const group = parseGroup(fields.group, `${at}.group`);
+	if (auth && group === undefined) {
+		throw new ConfigError(`${at}.group`, "is required when auth is on: it names the scope an API key needs for the route");
+	}
 	return {
 		name: parseName(fields.name, `${at}.name`) ?? `${methods.join("|")} ${path}`,
 		methods,
 		path,
 		maxBodyBytes: parseByteCount(fields.max_body_bytes, `${at}.max_body_bytes`),
 		origin: fields.origin === undefined ? undefined : parseOriginUrl(fields.origin, `${at}.origin`),
-		group: parseGroup(fields.group, `${at}.group`),
+		group,
 		rewriteUrls: parseFieldNames(fields.rewrite_urls, `${at}.rewrite_urls`),
+		auth,
+		requireVersion: parseFlag(fields.require_anthropic_version, `${at}.require_anthropic_version`) ?? path.startsWith("/v1/"),
+		contentType: parseMediaType(fields.content_type, `${at}.content_type`),
+		forwardApiKey: parseFlag(fields.forward_api_key, `${at}.forward_api_key`) ?? false,
 	};
 }
 
@@ -131,6 +161,19 @@ function parseGroup(value: unknown, at: string): string | undefined {
 	if (value === undefined) return undefined;
 	if (typeof value !== "string" || !GROUP.test(value)) {
 		throw new ConfigError(at, `must be a lower-case name such as "messages", got ${describe(value)}`);
+	}
+	return value;
+}
+
+function parseFlag(value: unknown, at: string): boolean | undefined {
+	if (value === undefined || typeof value === "boolean") return value;
+	throw new ConfigError(at, `must be true or false, got ${describe(value)}`);
+}
+
+function parseMediaType(value: unknown, at: string): string | undefined {
+	if (value === undefined) return undefined;
+	if (typeof value !== "string" || !MEDIA_TYPE.test(value)) {
+		throw new ConfigError(at, `must be a media type such as "application/json", got ${describe(value)}`);
 	}
 	return value;
 }

@@ -7,6 +7,8 @@ export interface RequestLogLine {
 	path: string;
 	route: string | null;
 	origin: string | null;
+	org_id: string | null;
+	key_id: string | null;
 	status: number;
 	error_type: string | null;
 	duration_ms: number;
@@ -21,6 +23,8 @@ export function logRequest(state: RequestState, request: Request, response: Resp
 		path: new URL(request.url).pathname,
 		route: state.route ?? null,
 		origin: state.origin ?? null,
+		org_id: state.orgId ?? null,
+		key_id: state.keyId ?? null,
 		status: response.status,
 		error_type: state.errorType ?? null,
 		duration_ms: Date.now() - state.startedAt,

@@ -9,6 +9,9 @@ export interface RequestState {
 	route?: string;
 	/** The origin the request went to. */
 	origin?: string;
+	/** The organisation and key ID of an admitted key (never the key). */
+	orgId?: string;
+	keyId?: string;
 	/** The `error.type` the client was answered with, if any. */
 	errorType?: string;
 	/** The decisions taken, by concern (`cap`, `config`, ...), with their numbers. */

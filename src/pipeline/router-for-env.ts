@@ -1,9 +1,24 @@
 import { ConfigError } from "../config/config-error";
-import { parseGuardConfig } from "../config/guard-config";
+import { parseGuardConfig, type RawGuardConfig } from "../config/guard-config";
 import type { Env } from "../env";
 import { buildBrokenRouter, buildGuardRouter, type GuardRouter } from "./guard-router";
 
-let cached: { routes: unknown; originUrl: unknown; hasOrigin: boolean; router: GuardRouter } | undefined;
+let cached: { raw: RawGuardConfig; router: GuardRouter } | undefined;
+
+function rawConfig(env: Env): RawGuardConfig {
+	return {
+		ROUTES: env.ROUTES,
+		ORIGIN_URL: env.ORIGIN_URL,
+		KEY_CACHE_TTL_SECONDS: env.KEY_CACHE_TTL_SECONDS,
+		IDENTITY_HEADERS: env.IDENTITY_HEADERS,
+		hasOriginBinding: env.ORIGIN !== undefined,
+		hasKeysBinding: env.KEYS !== undefined,
+	};
+}
+
+function sameRaw(a: RawGuardConfig, b: RawGuardConfig): boolean {
+	return (Object.keys(a) as (keyof RawGuardConfig)[]).every((key) => a[key] === b[key]);
+}
 
 /**
  * The pipeline for an environment's configuration, validated once and kept for as long as the
@@ -11,18 +26,16 @@ let cached: { routes: unknown; originUrl: unknown; hasOrigin: boolean; router: G
  * answers `500 api_error` naming the bad field, and logs it once.
  */
 export function routerForEnv(env: Env): GuardRouter {
-	const hasOrigin = env.ORIGIN !== undefined;
-	if (cached && cached.routes === env.ROUTES && cached.originUrl === env.ORIGIN_URL && cached.hasOrigin === hasOrigin) {
-		return cached.router;
-	}
+	const raw = rawConfig(env);
+	if (cached && sameRaw(cached.raw, raw)) return cached.router;
 	let router: GuardRouter;
 	try {
-		router = buildGuardRouter(parseGuardConfig({ ROUTES: env.ROUTES, ORIGIN_URL: env.ORIGIN_URL, hasOriginBinding: hasOrigin }));
+		router = buildGuardRouter(parseGuardConfig(raw));
 	} catch (error) {
 		if (!(error instanceof ConfigError)) throw error;
 		console.error({ message: "invalid configuration", field: error.field, problem: error.message });
 		router = buildBrokenRouter(error);
 	}
-	cached = { routes: env.ROUTES, originUrl: env.ORIGIN_URL, hasOrigin, router };
+	cached = { raw, router };
 	return router;
 }

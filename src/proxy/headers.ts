@@ -21,14 +21,31 @@ export function stripHopByHop(headers: Headers): Headers {
 	return headers;
 }
 
+/** What the origin is told of the caller, and what of the client's headers it must not see. */
+export interface OriginIdentity {
+	/** Identity headers to set (name to value); these names are always removed from the client's. */
+	readonly set: Record<string, string | null>;
+	/** Whether the client's API key may reach the origin. */
+	readonly forwardApiKey: boolean;
+}
+
 /**
  * The headers the origin receives: the client's, minus hop-by-hop fields, minus `host` (the
- * origin URL sets it), and with `request-id` replaced by the guard's own: a client's request-id is
- * never trusted.
+ * origin URL sets it), minus the API key (unless the route forwards it), minus any identity header
+ * the client sent itself (nobody can pose as another organisation), plus the guard's identity
+ * headers, and with `request-id` replaced by the guard's own: a client's is never trusted.
  */
-export function originRequestHeaders(incoming: Headers, requestId: string): Headers {
+export function originRequestHeaders(incoming: Headers, requestId: string, identity: OriginIdentity): Headers {
 	const headers = stripHopByHop(new Headers(incoming));
 	headers.delete("host");
+	if (!identity.forwardApiKey) {
+		headers.delete("x-api-key");
+		headers.delete("authorization");
+	}
+	for (const [name, value] of Object.entries(identity.set)) {
+		headers.delete(name);
+		if (value !== null) headers.set(name, value);
+	}
 	headers.set("request-id", requestId);
 	return headers;
 }

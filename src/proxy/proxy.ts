@@ -3,6 +3,8 @@ import type { Route } from "../config/route-table";
 import type { Env } from "../env";
 import { limitBody } from "../body-limit/body-limit";
 import { GuardError } from "../errors/guard-error";
+import { authenticate } from "../keys/authenticate";
+import { checkRequestHeaders } from "../keys/request-checks";
 import type { GuardRequest } from "../pipeline/request-state";
 import { clientResponseHeaders, originRequestHeaders } from "./headers";
 import { originTarget } from "./origin";
@@ -22,10 +24,20 @@ export function proxyRoute(route: Route, config: GuardConfig) {
 		const target = originTarget(route, config, env, incoming);
 		state.origin = target.name;
 
+		const identity = route.auth ? await authenticate(request, route, config, keyStoreOf(env), state) : undefined;
+		checkRequestHeaders(request, route, state);
+		const names = config.identityHeaders;
 		const limited = limitBody(request, route, state);
 		const fetching = target.fetch(target.url, {
 			method: request.method,
-			headers: originRequestHeaders(request.headers, state.requestId),
+			headers: originRequestHeaders(request.headers, state.requestId, {
+				forwardApiKey: route.forwardApiKey,
+				set: {
+					[names.org]: identity?.orgId ?? null,
+					[names.key]: identity?.keyId ?? null,
+					[names.workspace]: identity?.workspaceId ?? null,
+				},
+			}),
 			body: limited.body,
 			redirect: "manual",
 			signal: limited.signal,
@@ -61,4 +73,10 @@ export function proxyRoute(route: Route, config: GuardConfig) {
 		const originBase = target.name.startsWith("http") ? target.name : undefined;
 		return rewriteResponseUrls(response, route.rewriteUrls, incoming.origin, originBase);
 	};
+}
+
+function keyStoreOf(env: Env): KVNamespace {
+	// Validation refuses a table with auth routes and no KEYS; this only guards a changed binding.
+	if (!env.KEYS) throw new GuardError(500, "The guard's key store (KEYS) is not bound.", { type: "api_error" });
+	return env.KEYS;
 }

@@ -1,9 +1,7 @@
-/** Base62 in ASCII order, so that IDs compare as strings in the order of their numbers. */
-const ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+import { BASE62 as ALPHABET, randomBase62 } from "../lib/base62";
+
 const TIME_CHARS = 8;
 const RANDOM_CHARS = 16;
-/** The largest multiple of 62 that fits a byte: bytes at or above it are redrawn, so no bias. */
-const UNBIASED_LIMIT = 248;
 
 /** The shape of every ID the guard issues: `req_` and 24 base62 characters. */
 export const REQUEST_ID_PATTERN = /^req_[0-9A-Za-z]{24}$/;
@@ -28,17 +26,4 @@ export function requestIdTime(id: string): number {
 	let value = 0;
 	for (const char of id.slice(4, 4 + TIME_CHARS)) value = value * 62 + ALPHABET.indexOf(char);
 	return value;
-}
-
-function randomBase62(length: number): string {
-	let out = "";
-	const bytes = new Uint8Array(length * 2);
-	while (out.length < length) {
-		crypto.getRandomValues(bytes);
-		for (const byte of bytes) {
-			if (byte < UNBIASED_LIMIT) out += ALPHABET[byte % 62];
-			if (out.length === length) break;
-		}
-	}
-	return out;
 }

@@ -1,0 +1,21 @@
+import { randomBase62 } from "../lib/base62";
+
+/** Every key the guard issues starts with this, so leaked keys are easy to recognise and scan for. */
+export const API_KEY_PREFIX = "sk-guard-";
+const KEY_RANDOM_CHARS = 40;
+
+/** A new API key: the prefix and 40 base62 characters (about 238 bits) from a CSPRNG. */
+export function generateApiKey(): string {
+	return API_KEY_PREFIX + randomBase62(KEY_RANDOM_CHARS);
+}
+
+/** A new key ID, safe to log and show: `key_` and 16 base62 characters. */
+export function newKeyId(): string {
+	return `key_${randomBase62(16)}`;
+}
+
+/** The SHA-256 of a key, in hex: the only form in which a key is stored. */
+export async function hashApiKey(key: string): Promise<string> {
+	const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(key));
+	return [...new Uint8Array(digest)].map((byte) => byte.toString(16).padStart(2, "0")).join("");
+}
