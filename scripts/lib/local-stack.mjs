@@ -5,10 +5,14 @@ import { Log, LogLevel, Miniflare } from "miniflare";
 import { resolve } from "node:path";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
 import { buildWorker, ROOT } from "./build-worker.mjs";
+import { DEMO_KEYS } from "./demo-keys.mjs";
+import { loadTs } from "./load-ts.mjs";
 
 /**
  * Starts the guard (configured by wrangler.toml, environment `env`) in front of the demo origin.
- * @param {{ host?: string, port?: number, env?: string, vars?: Record<string, unknown>, persist?: boolean, quiet?: boolean }} options
+ * Seeds the demo keys (scripts/lib/demo-keys.mjs) into the local KEYS namespace unless
+ * `seedDemoKeys` is false.
+ * @param {{ host?: string, port?: number, env?: string, vars?: Record<string, unknown>, persist?: boolean, quiet?: boolean, seedDemoKeys?: boolean }} options
  * @returns {Promise<{ url: URL, mf: Miniflare, dispose: () => Promise<void> }>}
  */
 export async function startLocalStack(options = {}) {
@@ -41,5 +45,15 @@ export async function startLocalStack(options = {}) {
 		],
 	});
 	const url = await mf.ready;
+	if (options.seedDemoKeys !== false) await seedDemoKeys(mf);
 	return { url, mf, dispose: () => mf.dispose() };
+}
+
+/** @param {Miniflare} mf */
+async function seedDemoKeys(mf) {
+	const { KeyStore, hashApiKey } = await loadTs("scripts/lib/key-tools.ts");
+	const store = new KeyStore(await mf.getKVNamespace("KEYS", "edge-guard"));
+	for (const { key, ...fields } of DEMO_KEYS) {
+		await store.save({ ...fields, hash: await hashApiKey(key), workspace_id: null, status: "active", created_at: new Date(0).toISOString() });
+	}
 }

@@ -32,7 +32,11 @@ interface Answer {
 function upload(path: string, total: number, declare: boolean): Promise<Answer> {
 	return new Promise((resolve, reject) => {
 		const url = new URL(path, server.url);
-		const headers: Record<string, string> = { "content-type": "application/json", "anthropic-version": "2023-06-01" };
+		const headers: Record<string, string> = {
+			"content-type": "application/json",
+			"anthropic-version": "2023-06-01",
+			"x-api-key": "sk-demo-key",
+		};
 		if (declare) headers["content-length"] = String(total);
 		const req = request(url, { method: "POST", headers, agent: false });
 		let sent = 0;
@@ -76,6 +80,10 @@ function curlChunked(path: string, file: string): Promise<{ code: number; output
 			"Transfer-Encoding: chunked",
 			"-H",
 			"content-type: application/json",
+			"-H",
+			"x-api-key: sk-demo-key",
+			"-H",
+			"anthropic-version: 2023-06-01",
 			"--data-binary",
 			`@${file}`,
 			new URL(path, server.url).href,

@@ -98,4 +98,24 @@ describe("the official SDK against npm start's server", () => {
 		expect(error).toBeInstanceOf(Anthropic.NotFoundError);
 		expect((error as InstanceType<typeof Anthropic.NotFoundError>).requestID).toMatch(REQUEST_ID);
 	});
+
+	it("raises AuthenticationError with a req_ requestID for a bad key", async () => {
+		const stranger = new Anthropic({ apiKey: "sk-guard-NotAKeyAnyoneHas000000000000000000000", baseURL: server.url, maxRetries: 0 });
+		const error = await stranger.models.list().catch((caught: unknown) => caught);
+		expect(error).toBeInstanceOf(Anthropic.AuthenticationError);
+		const typed = error as InstanceType<typeof Anthropic.AuthenticationError>;
+		expect(typed.requestID).toMatch(REQUEST_ID);
+		expect(typed.message).toContain("invalid x-api-key");
+	});
+
+	it("raises PermissionDeniedError with a req_ requestID for a key without the scope", async () => {
+		const limited = new Anthropic({ apiKey: "sk-demo-messages-only", baseURL: server.url, maxRetries: 0 });
+		expect((await limited.models.list()).data.length).toBeGreaterThan(0);
+		const error = await limited.beta.files.list().catch((caught: unknown) => caught);
+		expect(error).toBeInstanceOf(Anthropic.PermissionDeniedError);
+		const typed = error as InstanceType<typeof Anthropic.PermissionDeniedError>;
+		expect(typed.requestID).toMatch(REQUEST_ID);
+		expect(typed.message).toContain("files");
+		expect(typed.message).toContain("scope");
+	});
 });

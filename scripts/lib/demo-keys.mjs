@@ -1,0 +1,8 @@
+// The demo keys `npm start` seeds into its local KV. Local only: no deployed configuration has
+// them, and `test/production-config.test.ts` proves no wrangler environment or bundle does.
+
+/** @type {{ key: string, id: string, org_id: string, name: string, scopes: string[] }[]} */
+export const DEMO_KEYS = [
+	{ key: "sk-demo-key", id: "key_demo_all", org_id: "org_demo", name: "demo: every scope", scopes: ["messages", "batches", "files", "models"] },
+	{ key: "sk-demo-messages-only", id: "key_demo_messages", org_id: "org_demo", name: "demo: messages and models", scopes: ["messages", "models"] },
+];

@@ -1,0 +1,3 @@
+// What `npm run keys` runs: the Worker's own key format and store, loaded into Node.
+export { generateApiKey, hashApiKey, newKeyId } from "../../src/keys/api-key";
+export { KeyStore } from "../../src/keys/key-store";
