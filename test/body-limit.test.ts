@@ -1,9 +1,9 @@
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { parseRouteTable } from "../src/config/route-table";
 import type { SinkRecord } from "./fixtures/sink-origin";
 import { LINGER_BOUNDS } from "../src/body-limit/linger";
-import { callGuardToSink, chunkedStream, patternBytes, readEnvelope, sha256Hex, sinkRecord, startGuard } from "./helpers";
+import { callGuardToSink, chunkedStream, patternBytes, readEnvelope, sha256Hex, sinkRecord } from "./helpers";
 
 /** A body of `length` zero bytes in 1 MiB chunks, counting how many bytes the guard pulled. */
 function zeros(length: number) {
@@ -94,12 +94,21 @@ describe("streamed length over the cap", () => {
 		await originSawNoWholeBody(await expect413(response, 1000), 1000);
 	});
 
-	it("reads at most one chunk past the cap before answering", async () => {
+	it("reads at most 1 MiB past the cap before answering, and its log line says so", async () => {
+		const lines: unknown[] = [];
+		vi.spyOn(console, "log").mockImplementation((line: unknown) => void lines.push(line));
 		const body = zeros(64 * 1024 * 1024);
-		const { response, settled } = await startGuard("/v1/messages", post(body.stream), { ORIGIN: env.SINK });
-		expect(body.pulled()).toBeLessThanOrEqual(33_554_432 + 1024 * 1024);
-		await originSawNoWholeBody(await expect413(response, 33_554_432), 33_554_432);
-		await settled();
+		const response = await callGuardToSink("/v1/messages", post(body.stream));
+		const id = await expect413(response, 33_554_432);
+		await originSawNoWholeBody(id, 33_554_432);
+		const line = lines.find((entry) => (entry as { request_id?: string }).request_id === id) as {
+			decisions: { cap: { cap: number; outcome: string; bytes_read: number } };
+		};
+		expect(line.decisions.cap.outcome).toBe("over-cap");
+		expect(line.decisions.cap.cap).toBe(33_554_432);
+		expect(line.decisions.cap.bytes_read).toBeGreaterThan(33_554_432);
+		expect(line.decisions.cap.bytes_read).toBeLessThanOrEqual(33_554_432 + 1024 * 1024);
+		vi.restoreAllMocks();
 	});
 
 	it("then reads and discards the rest of the upload before ending the answer", async () => {

@@ -1,7 +1,7 @@
 import type { Route } from "../config/route-table";
 import { GuardError } from "../errors/guard-error";
 import { declaredLength } from "../lib/content-length";
-import { type CountFailure, countingStream } from "../lib/counting-stream";
+import { type CountFailure, countingPump } from "../lib/counting-pump";
 import type { RequestState } from "../pipeline/request-state";
 import { lingerAfter } from "./linger";
 
@@ -26,7 +26,8 @@ const NO_BODY: Omit<LimitedBody, "signal"> = { body: null, failed: new Promise((
  * - A `Content-Length` over the cap is answered `413` at once: no byte is read before the answer
  *   and the origin is not contacted.
  * - A malformed `Content-Length` is answered `400`.
- * - Any other body streams through a counting `TransformStream`; the moment the count passes the
+ * - Any other body streams through a counting pump into a native `TransformStream`; the moment the
+ *   count passes the
  *   cap (or the body turns out longer or shorter than its `Content-Length`), the upload to the
  *   origin is aborted and `failed` resolves with the error to answer. A declared length is kept:
  *   the origin receives the same `Content-Length`, not a chunked body.
@@ -56,16 +57,14 @@ export function limitBody(request: Request, route: Route, state: RequestState): 
 	const failed = new Promise<GuardError>((resolve) => {
 		reportFailure = resolve;
 	});
-	const counter = countingStream(cap, declared, (found) => {
+	const counter = countingPump(source, cap, declared, (found) => {
 		state.decisions.cap = { cap, declared: declared ?? null, outcome: found.kind, bytes_read: found.bytes };
-		failure = toGuardError(found, lingerAfter(source, piped, state));
+		failure = toGuardError(found, lingerAfter(source, counter.done, state));
 		// The origin must see a failed upload, never an oversized or partial body as if whole.
 		abort.abort();
 		reportFailure(failure);
 	});
-	// preventCancel: after a failure the client's upload stays readable, for the lingering drain.
-	const piped: Promise<unknown> = source.pipeTo(counter.stream.writable, { preventCancel: true }).catch(() => undefined);
-	return { body: counter.stream.readable, signal: abort.signal, failed, failure: () => failure };
+	return { body: counter.readable, signal: abort.signal, failed, failure: () => failure };
 }
 
 function toGuardError(failure: CountFailure, lingering: Promise<void>): GuardError {
