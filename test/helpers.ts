@@ -87,10 +87,14 @@ export function patternBytes(length: number, seed = 1): Uint8Array {
 	return bytes;
 }
 
-/** A stream that yields `bytes` in chunks of `chunkSize`, so the request has no Content-Length. */
+/**
+ * A stream that yields `bytes` in chunks of `chunkSize`, so the request has no Content-Length. It
+ * is a byte stream, like a body from the network: the guard reads it with BYOB reads.
+ */
 export function chunkedStream(bytes: Uint8Array, chunkSize = 64 * 1024): ReadableStream<Uint8Array> {
 	let offset = 0;
-	return new ReadableStream<Uint8Array>({
+	return new ReadableStream({
+		type: "bytes",
 		pull(controller) {
 			if (offset >= bytes.byteLength) {
 				controller.close();
@@ -99,5 +103,5 @@ export function chunkedStream(bytes: Uint8Array, chunkSize = 64 * 1024): Readabl
 			controller.enqueue(bytes.slice(offset, offset + chunkSize));
 			offset += chunkSize;
 		},
-	});
+	}) as ReadableStream<Uint8Array>;
 }

@@ -25,13 +25,28 @@ describe("request bodies reach the origin byte-identical", () => {
 	});
 
 	it("streams a multi-megabyte chunked body through unchanged", async () => {
-		const bytes = patternBytes(6 * 1024 * 1024 + 123, 7);
+		// Many times the guard's 4 MiB read slice, so reused slices would show in the hash.
+		const bytes = patternBytes(40 * 1024 * 1024 + 123, 7);
 		const record = await sent(
-			await callGuardToSink("/v1/files", { method: "POST", body: chunkedStream(bytes, 100_000), duplex: "half" } as RequestInit),
+			await callGuardToSink("/v1/files", { method: "POST", body: chunkedStream(bytes, 300_007), duplex: "half" } as RequestInit),
 		);
 		expect(record.bytes).toBe(bytes.byteLength);
 		expect(record.sha256).toBe(await sha256Hex(bytes));
 		expect(record.outcome).toBe("complete");
+	});
+});
+
+describe("request bodies to an origin given as a URL", () => {
+	it("stream through the counting pump byte-identical too", async () => {
+		const bytes = patternBytes(24 * 1024 * 1024 + 5, 11);
+		const response = await callGuard(
+			"/v1/files",
+			{ method: "POST", body: chunkedStream(bytes, 250_001), duplex: "half" } as RequestInit,
+			{ ORIGIN: undefined, ORIGIN_URL: "https://origin.test" },
+		);
+		const record = await sent(response);
+		expect(record.url).toBe("https://origin.test/v1/files");
+		expect([record.bytes, record.sha256]).toEqual([bytes.byteLength, await sha256Hex(bytes)]);
 	});
 });
 

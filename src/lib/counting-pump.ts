@@ -14,16 +14,20 @@ export interface CountingPump {
 	bytes(): number;
 }
 
-/** The pump reads the source in slices of at least this much (or to the end), at most READ_MAX. */
-const READ_MIN = 64 * 1024;
-const READ_MAX = 1024 * 1024;
+/**
+ * The pump reads the source in slices of at least READ_MIN bytes (or to the end) and at most
+ * READ_MAX; near the cap a slice shrinks to what is left plus one byte, so the pump never reads
+ * more than one byte past the cap.
+ */
+const READ_MIN = 1024 * 1024;
+const READ_MAX = 4 * 1024 * 1024;
 
 /**
  * Streams `source` into workerd's native `TransformStream` (`FixedLengthStream` when a length was
  * declared, so the origin receives the same `Content-Length`; `IdentityTransformStream`
  * otherwise), counting bytes as they pass, and stops the moment the count passes `cap` or differs
  * from `declared`. The slice that passes a bound is never forwarded, so the origin never receives
- * more than `cap` bytes, and at most one slice (1 MiB) is read past the cap.
+ * more than `cap` bytes, and at most one byte is read past the cap (from a byte stream).
  *
  * Why a pump into a native stream rather than a JavaScript `TransformStream`: measured, a JS
  * transform ran every network-sized chunk through the isolate and forwarded at about 3% of a bare
@@ -48,7 +52,15 @@ export function countingPump(
 		await writer.abort(new Error(`request body stopped: ${failure.kind} after ${failure.bytes} bytes`)).catch(() => undefined);
 	};
 	const pump = async () => {
-		const next = slices(source);
+		const next = slices(source, () => Math.min(READ_MAX, cap - bytes + 1, declared === undefined ? READ_MAX : declared - bytes + 1));
+		// One slice is written while the next is read: the network and the origin work at once.
+		let writing: { done: Promise<void>; chunk: Uint8Array } | undefined;
+		const settleWrite = async () => {
+			if (writing === undefined) return;
+			await writing.done;
+			next.recycle(writing.chunk);
+			writing = undefined;
+		};
 		try {
 			for (;;) {
 				const { done, value } = await next.read();
@@ -56,22 +68,31 @@ export function countingPump(
 				bytes += value.byteLength;
 				if (bytes > cap) return await fail({ kind: "over-cap", bytes, cap });
 				if (declared !== undefined && bytes > declared) return await fail({ kind: "longer-than-declared", bytes, declared });
-				await writer.write(value);
+				await settleWrite();
+				writing = { done: writer.write(value), chunk: value };
 			}
+			await settleWrite();
 			if (declared !== undefined && bytes < declared) return await fail({ kind: "shorter-than-declared", bytes, declared });
 			await writer.close();
 		} catch (error) {
 			// The client broke off, or the origin stopped reading: fail the upload, never end it cleanly.
 			await writer.abort(error).catch(() => undefined);
 		} finally {
+			writing?.done.catch(() => undefined);
 			next.release();
 		}
 	};
 	return { readable: sink.readable, done: pump(), bytes: () => bytes };
 }
 
-/** Reads a stream in large slices: BYOB `readAtLeast` where the stream supports it. */
-function slices(source: ReadableStream<Uint8Array>): { read(): Promise<ReadableStreamReadResult<Uint8Array>>; release(): void } {
+/**
+ * Reads a stream in large slices: BYOB `readAtLeast` where the stream supports it (a body from the
+ * network does), into recycled buffers so a long upload does not leave a trail of garbage.
+ */
+function slices(
+	source: ReadableStream<Uint8Array>,
+	room: () => number,
+): { read(): Promise<ReadableStreamReadResult<Uint8Array>>; release(): void; recycle(chunk: Uint8Array): void } {
 	let byob: ReadableStreamBYOBReader | undefined;
 	try {
 		byob = source.getReader({ mode: "byob" });
@@ -80,8 +101,20 @@ function slices(source: ReadableStream<Uint8Array>): { read(): Promise<ReadableS
 	}
 	if (byob) {
 		const reader = byob;
-		return { read: () => reader.readAtLeast(READ_MIN, new Uint8Array(READ_MAX)), release: () => reader.releaseLock() };
+		// Slices whose write has completed: the runtime has taken their bytes, so they can be reused.
+		const spare: ArrayBuffer[] = [];
+		return {
+			read: () => {
+				const size = Math.max(1, room());
+				const buffer = spare.pop() ?? new ArrayBuffer(READ_MAX);
+				return reader.readAtLeast(Math.min(READ_MIN, size), new Uint8Array(buffer, 0, size));
+			},
+			recycle: (chunk: Uint8Array) => {
+				if (chunk.buffer.byteLength === READ_MAX && spare.length < 2) spare.push(chunk.buffer as ArrayBuffer);
+			},
+			release: () => reader.releaseLock(),
+		};
 	}
 	const reader = source.getReader();
-	return { read: () => reader.read(), release: () => reader.releaseLock() };
+	return { read: () => reader.read(), release: () => reader.releaseLock(), recycle: () => undefined };
 }
