@@ -1,7 +1,5 @@
 import { randomBase62 } from "../../src/lib/base62";
 
-export { randomBase62 };
-
 /** A new object ID in the API's style: `prefix` + `_` + 24 base62 characters (`msg_…`, `file_…`). */
 export function newId(prefix: string): string {
 	return `${prefix}_${randomBase62(24)}`;
