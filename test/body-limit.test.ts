@@ -172,6 +172,27 @@ describe("a body that lies about its length", () => {
 	});
 });
 
+describe("a client that breaks off mid-upload", () => {
+	it("gets the upload to the origin cancelled, never ended as if whole", async () => {
+		let sent = 0;
+		const broken = new ReadableStream<Uint8Array>({
+			type: "bytes",
+			pull(controller) {
+				if (sent >= 3 * 1024 * 1024) return controller.error(new Error("client disconnected"));
+				sent += 512 * 1024;
+				controller.enqueue(new Uint8Array(512 * 1024));
+			},
+		}) as ReadableStream<Uint8Array>;
+		const response = await callGuardToSink("/v1/files", post(broken));
+		expect(response.status).toBe(400);
+		const body = await readEnvelope(response);
+		expect(body.error.message).toContain("could not be read to its end");
+		const record = await sinkRecord(body.request_id);
+		expect(record.outcome).toBe("failed");
+		expect(record.bytes).toBeGreaterThan(0);
+	});
+});
+
 describe("exact boundaries of every default route", () => {
 	const routes = parseRouteTable(env.ROUTES).flatMap((route) =>
 		route.methods.filter((method) => method !== "GET" && method !== "HEAD").map((method) => ({ route, method })),

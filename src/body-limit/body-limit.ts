@@ -77,6 +77,8 @@ function toGuardError(failure: CountFailure, lingering: Promise<void>): GuardErr
 			});
 		case "shorter-than-declared":
 			return new GuardError(400, `The request body ended after ${failure.bytes} of the ${failure.declared} bytes its content-length declared.`);
+		case "source-failed":
+			return new GuardError(400, `The request body could not be read to its end (after ${failure.bytes} bytes); the upload was cancelled.`);
 	}
 }
 

@@ -2,7 +2,8 @@
 export type CountFailure =
 	| { kind: "over-cap"; bytes: number; cap: number }
 	| { kind: "longer-than-declared"; bytes: number; declared: number }
-	| { kind: "shorter-than-declared"; bytes: number; declared: number };
+	| { kind: "shorter-than-declared"; bytes: number; declared: number }
+	| { kind: "source-failed"; bytes: number; reason: string };
 
 /** What {@link countingPump} gives the caller. */
 export interface CountingPump {
@@ -63,7 +64,14 @@ export function countingPump(
 		};
 		try {
 			for (;;) {
-				const { done, value } = await next.read();
+				let slice: ReadableStreamReadResult<Uint8Array>;
+				try {
+					slice = await next.read();
+				} catch (error) {
+					// The client broke off mid-upload: the origin must see a failed upload, not a short one.
+					return await fail({ kind: "source-failed", bytes, reason: String(error) });
+				}
+				const { done, value } = slice;
 				if (done) break;
 				bytes += value.byteLength;
 				if (bytes > cap) return await fail({ kind: "over-cap", bytes, cap });
@@ -75,7 +83,7 @@ export function countingPump(
 			if (declared !== undefined && bytes < declared) return await fail({ kind: "shorter-than-declared", bytes, declared });
 			await writer.close();
 		} catch (error) {
-			// The client broke off, or the origin stopped reading: fail the upload, never end it cleanly.
+			// The origin stopped reading (it may have answered already): nothing more to send it.
 			await writer.abort(error).catch(() => undefined);
 		} finally {
 			writing?.done.catch(() => undefined);

@@ -35,6 +35,11 @@ export async function drainBody(body: ReadableStream<Uint8Array>, bounds: DrainB
 			}
 			if (next.done) break;
 			bytes += next.value.byteLength;
+			// A busy stream can starve the timer, so the clock is checked between reads too.
+			if (now() - started >= bounds.maxMs) {
+				stopped = "max-time";
+				break;
+			}
 			if (bytes >= bounds.maxBytes) {
 				stopped = "max-bytes";
 				break;

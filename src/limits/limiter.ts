@@ -1,0 +1,234 @@
+/**
+ * The per-organisation limiter's vocabulary: limits, decisions, the {@link Limiter} interface the
+ * pipeline calls, and the shapes of the Durable Object's RPC methods. Arithmetic lives in
+ * `token-bucket.ts` and `acceleration.ts`, state in `usage-object.ts`, the stub in
+ * `limiter-client.ts`.
+ */
+
+/** Every limit a request can hit; {@link rejectionMessage} maps each to its message. */
+export type LimitName = "requests" | "input_tokens" | "output_tokens" | "acceleration";
+
+/** Whose allowance a limit is: the organisation's tier, or a workspace's own lower limit. */
+export type LimitScope = "organization" | "workspace";
+
+/** The three continuously refilled buckets of a tier, each per minute (whole numbers, 1 or more). */
+export interface BucketLimits {
+	readonly requestsPerMinute: number;
+	readonly inputTokensPerMinute: number;
+	readonly outputTokensPerMinute: number;
+}
+
+/** A workspace's own limits: any subset, applied on top of (never instead of) its organisation's. */
+export type WorkspaceLimits = Partial<BucketLimits>;
+
+/** How sharply an organisation may accelerate past its own trailing baseline (per tier). */
+export interface AccelerationConfig {
+	/** The short window (time constant of the short-window rate), in ms. */
+	readonly windowMs: number;
+	/** The short-window rate may reach this multiple of the baseline rate. */
+	readonly multiple: number;
+	/** The short-window rate, in requests per minute, that is always allowed (lets a quiet organisation start). */
+	readonly floorPerMinute: number;
+	/** The trailing baseline's time constant, in ms (longer than the window). */
+	readonly baselineMs: number;
+}
+
+/** Everything the Durable Object needs to judge one organisation's (and workspace's) request. */
+export interface ResolvedLimits {
+	readonly tier: string;
+	readonly organization: BucketLimits;
+	readonly workspace: { readonly id: string; readonly limits: WorkspaceLimits } | undefined;
+	readonly acceleration: AccelerationConfig | undefined;
+}
+
+/** Units of each bucket a request takes. */
+export interface Cost {
+	readonly requests: number;
+	readonly inputTokens: number;
+	readonly outputTokens: number;
+}
+
+/** What one `anthropic-ratelimit-<name>-*` header triple says. */
+export interface LimitStatus {
+	/** Units per minute. */
+	readonly limit: number;
+	/** Whole units available now (0 when the bucket is empty or in debt). */
+	readonly remaining: number;
+	/** When the bucket will be full again, epoch ms. */
+	readonly resetAt: number;
+}
+
+/** The header values of one decision; each is the most restrictive scope (organisation or workspace). */
+export interface RateLimitSnapshot {
+	readonly requests: LimitStatus;
+	readonly inputTokens: LimitStatus;
+	readonly outputTokens: LimitStatus;
+	/** The more restrictive of input and output tokens (fewer remaining). */
+	readonly tokens: LimitStatus;
+}
+
+/** Where a decision came from: a Durable Object call, a local lease, or a remembered rejection. */
+export type DecisionSource = "object" | "lease" | "note";
+
+/** What an admitted request took, handed back to {@link Limiter.settle} with the actual usage. */
+export interface Reservation {
+	readonly orgId: string;
+	readonly workspaceId: string | undefined;
+	/** The estimate charged to the input-token buckets. */
+	readonly inputTokens: number;
+	/** Output tokens reserved at admission (usually 0: output is debited from actual usage). */
+	readonly outputTokens: number;
+	/** Whether settling goes to the object at once or into the lease's batch. */
+	readonly via: "object" | "lease";
+}
+
+/** An admitted request. */
+export interface Admission {
+	readonly admitted: true;
+	readonly reservation: Reservation;
+	readonly snapshot: RateLimitSnapshot;
+	readonly source: DecisionSource;
+}
+
+/** A refused request: nothing was charged for it. */
+export interface Rejection {
+	readonly admitted: false;
+	/** The limit that decides when a retry can succeed (the longest wait of those hit). */
+	readonly limit: LimitName;
+	readonly scope: LimitScope;
+	/** The limit in units per minute; for acceleration, the rate allowed right now. */
+	readonly allowedPerMinute: number;
+	/**
+	 * Ms until the same request is admitted if nothing else changes (a retry after
+	 * `ceil(ms / 1000)` seconds is), or `null` when the request alone exceeds the limit's capacity.
+	 */
+	readonly retryAfterMs: number | null;
+	readonly snapshot: RateLimitSnapshot;
+	readonly source: DecisionSource;
+}
+
+/** One decision per request. */
+export type Decision = Admission | Rejection;
+
+/** A request to admit, as the pipeline knows it before forwarding. */
+export interface AdmitRequest {
+	readonly orgId: string;
+	readonly workspaceId?: string | undefined;
+	/** Estimated input tokens (0 for routes without a prompt); reconciled by {@link Limiter.settle}. */
+	readonly inputTokens: number;
+	/** Output tokens to reserve up front (default 0). */
+	readonly outputTokens?: number | undefined;
+}
+
+/** The origin's actual `usage` for an admitted request. */
+export interface Usage {
+	readonly inputTokens: number;
+	readonly outputTokens: number;
+}
+
+/** The limiter as the pipeline sees it, in exact mode and lease mode alike. */
+export interface Limiter {
+	/**
+	 * Decides one request; charges it only when admitted. Throws {@link LimiterUnavailableError}
+	 * when the organisation's object fails or does not answer in time (the route's policy decides).
+	 */
+	admit(request: AdmitRequest): Promise<Decision>;
+	/** Reconciles an admitted request with its actual usage. Throws {@link LimiterUnavailableError}. */
+	settle(reservation: Reservation, usage: Usage): Promise<void>;
+}
+
+/** Why the limiter could not decide. */
+export type UnavailableKind = "timeout" | "overloaded" | "error";
+
+/** The organisation's Durable Object failed, was overloaded, or did not answer within the time bound. */
+export class LimiterUnavailableError extends Error {
+	readonly kind: UnavailableKind;
+	readonly orgId: string;
+
+	constructor(kind: UnavailableKind, orgId: string, message: string, cause?: unknown) {
+		super(message, { cause });
+		this.name = "LimiterUnavailableError";
+		this.kind = kind;
+		this.orgId = orgId;
+	}
+}
+
+/** `admit` RPC: judge `cost` against `limits`. */
+export interface ObjectAdmitRequest {
+	readonly orgId: string;
+	readonly limits: ResolvedLimits;
+	readonly cost: Cost;
+}
+
+/** `settle` RPC: signed corrections (actual minus charged) to the token buckets. */
+export interface ObjectSettleRequest {
+	readonly orgId: string;
+	readonly limits: ResolvedLimits;
+	readonly inputTokens: number;
+	readonly outputTokens: number;
+}
+
+/** `lease` RPC: settle what the isolate owes or returns, then grant a slice of allowance. */
+export interface LeaseRequest {
+	readonly orgId: string;
+	readonly limits: ResolvedLimits;
+	/** The least grant that is any use (the request waiting on it); refused if not available. */
+	readonly need: Cost;
+	/** The grant the isolate would like (at least `need`); granted as far as available. */
+	readonly want: Cost;
+	/** Unspent units of expired leases, credited back before the grant. */
+	readonly returned: Pick<Cost, "requests" | "inputTokens">;
+	/** Batched signed usage corrections, applied before the grant. */
+	readonly usage: Pick<Cost, "inputTokens" | "outputTokens">;
+	/** How long the isolate may spend the grant, ms (clamped by the object). */
+	readonly ttlMs: number;
+}
+
+/** A lease: units charged to the buckets now, spendable in the isolate for `ttlMs`. */
+export interface LeaseGrant {
+	readonly granted: true;
+	readonly units: Cost;
+	readonly ttlMs: number;
+	readonly snapshot: RateLimitSnapshot;
+}
+
+/** `lease` RPC answer. */
+export type LeaseDecision = LeaseGrant | Rejection;
+
+/** The `retry-after` header value: whole seconds, at least 1, never early. */
+export function retryAfterSeconds(retryAfterMs: number): number {
+	return Math.max(1, Math.ceil(retryAfterMs / 1000));
+}
+
+/** The message of a `429 rate_limit_error` for a rejection. */
+export function rejectionMessage(rejection: Rejection): string {
+	const whose = rejection.scope === "organization" ? "your organization's" : "your workspace's";
+	const limit = formatCount(rejection.allowedPerMinute);
+	const never = rejection.retryAfterMs === null;
+	switch (rejection.limit) {
+		case "requests":
+			return `This request would exceed ${whose} rate limit of ${limit} requests per minute. Retry after the time in the retry-after header.`;
+		case "input_tokens":
+			return never
+				? `This request's input tokens alone exceed ${whose} rate limit of ${limit} input tokens per minute; reduce the prompt length.`
+				: `This request would exceed ${whose} rate limit of ${limit} input tokens per minute. Reduce the prompt length or retry after the time in the retry-after header.`;
+		case "output_tokens":
+			return never
+				? `This request's reserved output tokens alone exceed ${whose} rate limit of ${limit} output tokens per minute; lower max_tokens.`
+				: `This request would exceed ${whose} rate limit of ${limit} output tokens per minute. Retry after the time in the retry-after header.`;
+		case "acceleration":
+			return `${whose.charAt(0).toUpperCase()}${whose.slice(1)} usage rose sharply, so it is limited to about ${limit} requests per minute for now, even below its rate limits. Ramp up usage gradually and keep it consistent to avoid rate limits.`;
+		default:
+			return assertNever(rejection.limit);
+	}
+}
+
+function formatCount(n: number): string {
+	return Math.floor(n)
+		.toString()
+		.replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+}
+
+function assertNever(value: never): never {
+	throw new Error(`unhandled limit ${String(value)}`);
+}
