@@ -116,7 +116,10 @@ export interface AdmitRequest {
 	readonly workspaceId?: string | undefined;
 	/** Estimated input tokens (0 for routes without a prompt); reconciled by {@link Limiter.settle}. */
 	readonly inputTokens: number;
-	/** Output tokens to reserve up front (default 0). */
+	/**
+	 * Output tokens to reserve up front (default 0), exact mode only: lease mode debits output
+	 * tokens from actual usage alone.
+	 */
 	readonly outputTokens?: number | undefined;
 }
 
@@ -184,9 +187,12 @@ export interface LeaseRequest {
 	readonly ttlMs: number;
 }
 
+/** The longest a lease may be spent, ms. */
+export const MAX_LEASE_TTL_MS = 60_000;
+
 /** A lease: units charged to the buckets now, spendable in the isolate for `ttlMs`. */
 export interface LeaseGrant {
-	readonly granted: true;
+	readonly admitted: true;
 	readonly units: Cost;
 	readonly ttlMs: number;
 	readonly snapshot: RateLimitSnapshot;
