@@ -17,7 +17,7 @@ if (!existsSync(configPath)) {
 	process.exit(2);
 }
 
-const { parseGuardConfig, parseZoneLimit, capsOverZoneLimit } = await loadTs("scripts/lib/config-checks.ts");
+const { parseGuardConfig, parseZoneLimit, capsOverZoneLimit, parseTierConfig } = await loadTs("scripts/lib/config-checks.ts");
 const { rawConfig } = experimental_readRawConfig({ config: configPath });
 const environments = values.env !== undefined ? [values.env] : [undefined, ...Object.keys(rawConfig.env ?? {})];
 
@@ -38,6 +38,7 @@ for (const environment of environments) {
 	try {
 		const guard = parseGuardConfig({ ...vars, hasOriginBinding, hasKeysBinding });
 		const zone = parseZoneLimit(vars.ZONE_PLAN, vars.ZONE_BODY_LIMIT_BYTES);
+		if (vars.TIERS !== undefined) parseTierConfig(vars);
 		const origin = hasOriginBinding ? "service binding ORIGIN" : guard.originUrl ?? "per-route origins";
 		const plan = zone === undefined ? "no ZONE_PLAN set" : `zone body limit ${zone.bytes} bytes`;
 		console.log(`✔ ${label}: ${guard.routes.length} routes, origin ${origin}, ${plan}`);

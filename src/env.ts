@@ -1,3 +1,5 @@
+import type { UsageObject } from "./limits/usage-object";
+
 /**
  * The bindings the guard reads. Written by hand rather than by `wrangler types`: that command types
  * each variable as the literal value in the local `wrangler.toml`, while the guard treats every
@@ -16,4 +18,6 @@ export interface Env {
 	KEY_CACHE_TTL_SECONDS?: unknown;
 	/** Names of the identity headers sent to the origin: `{ org, key, workspace }`. */
 	IDENTITY_HEADERS?: unknown;
+	/** One usage object per organisation (`src/limits/`). */
+	USAGE?: DurableObjectNamespace<UsageObject>;
 }

@@ -2,6 +2,7 @@ import type { Env } from "./env";
 import { routerForEnv } from "./pipeline/router-for-env";
 
 export type { Env } from "./env";
+export { UsageObject } from "./limits/usage-object";
 
 /** The edge-guard Worker. */
 export default {

@@ -1,0 +1,153 @@
+import { waitUntil as runtimeWaitUntil } from "cloudflare:workers";
+import { LeaseClient, type LeaseOptions } from "./lease-client";
+import {
+	type AdmitRequest,
+	type Cost,
+	type Decision,
+	type LeaseDecision,
+	type LeaseRequest,
+	type Limiter,
+	LimiterUnavailableError,
+	type ObjectAdmitRequest,
+	type ObjectSettleRequest,
+	type Reservation,
+	type Usage,
+} from "./limiter";
+import { RejectionNotes } from "./rejection-notes";
+import { resolveLimits, type TierTable } from "./tiers";
+
+/** The usage object's RPC methods, as a stub exposes them. */
+export interface UsageStub {
+	admit(request: ObjectAdmitRequest): Promise<Decision>;
+	settle(request: ObjectSettleRequest): Promise<void>;
+	lease(request: LeaseRequest): Promise<LeaseDecision>;
+}
+
+/** The Durable Object namespace of `UsageObject` (or a test double of it). */
+export interface UsageNamespace {
+	idFromName(name: string): DurableObjectId;
+	get(id: DurableObjectId): UsageStub;
+}
+
+/** `exact`: one object call per request, no overshoot. `lease`: slices of allowance spent in the isolate. */
+export type LimiterMode = "exact" | "lease";
+
+/** How the client is built. */
+export interface LimiterClientOptions {
+	readonly namespace: UsageNamespace;
+	readonly tiers: TierTable;
+	/** Default `exact`. */
+	readonly mode?: LimiterMode;
+	/** The time bound on every object call, ms (default 500). */
+	readonly timeoutMs?: number;
+	readonly lease?: LeaseOptions;
+	/** Keep a note of limited organisations and refuse locally until their retry time (default true). */
+	readonly rememberRejections?: boolean;
+	/** The isolate's clock (default `Date.now`). */
+	readonly now?: () => number;
+	/** Keeps a background lease renewal alive (default: `waitUntil` from `cloudflare:workers`). */
+	readonly waitUntil?: (promise: Promise<unknown>) => void;
+}
+
+/** Counters for benchmarks and tests. */
+export interface LimiterStats {
+	admits: number;
+	objectCalls: number;
+}
+
+/**
+ * The only caller of the usage object. Exact mode sends every admission to the organisation's
+ * object (and every settlement with something to correct); lease mode spends slices of allowance
+ * locally (see `lease-client.ts` for its overshoot bound). Both refuse locally while a remembered
+ * rejection stands. Every object call is bounded by `timeoutMs`; a call that fails, is overloaded
+ * or times out throws {@link LimiterUnavailableError}, and the route's failure policy decides.
+ */
+export class LimiterClient implements Limiter {
+	readonly stats: LimiterStats = { admits: 0, objectCalls: 0 };
+	readonly #options: LimiterClientOptions;
+	readonly #timeoutMs: number;
+	readonly #now: () => number;
+	readonly #notes: RejectionNotes | undefined;
+	readonly #lease: LeaseClient | undefined;
+
+	constructor(options: LimiterClientOptions) {
+		this.#options = options;
+		this.#timeoutMs = options.timeoutMs ?? 500;
+		this.#now = options.now ?? Date.now;
+		this.#notes = options.rememberRejections === false ? undefined : new RejectionNotes();
+		if (options.mode === "lease") {
+			const calls = {
+				lease: (orgId: string, request: LeaseRequest) => this.#call(orgId, (stub) => stub.lease(request)),
+				settle: (orgId: string, request: ObjectSettleRequest) => this.#call(orgId, (stub) => stub.settle(request)),
+			};
+			this.#lease = new LeaseClient(calls, this.#notes, this.#now, options.waitUntil ?? runtimeWaitUntil, options.lease);
+		}
+	}
+
+	async admit(request: AdmitRequest): Promise<Decision> {
+		this.stats.admits++;
+		const inputTokens = units(request.inputTokens, "inputTokens");
+		const limits = resolveLimits(this.#options.tiers, request.orgId, request.workspaceId);
+		if (this.#lease !== undefined) return this.#lease.admit(request.orgId, request.workspaceId, limits, inputTokens);
+		const cost: Cost = { requests: 1, inputTokens, outputTokens: units(request.outputTokens ?? 0, "outputTokens") };
+		const noted = this.#notes?.find(request.orgId, request.workspaceId, cost, this.#now());
+		if (noted !== undefined) return noted;
+		const decision = await this.#call(request.orgId, (stub) => stub.admit({ orgId: request.orgId, limits, cost }));
+		if (!decision.admitted) {
+			this.#notes?.remember(request.orgId, request.workspaceId, cost, decision, this.#now());
+			return decision;
+		}
+		return { ...decision, reservation: { ...decision.reservation, workspaceId: request.workspaceId } };
+	}
+
+	async settle(reservation: Reservation, usage: Usage): Promise<void> {
+		const actual = { inputTokens: units(usage.inputTokens, "inputTokens"), outputTokens: units(usage.outputTokens, "outputTokens") };
+		const limits = resolveLimits(this.#options.tiers, reservation.orgId, reservation.workspaceId);
+		const charged: Cost = { requests: 1, inputTokens: reservation.inputTokens, outputTokens: reservation.outputTokens };
+		if (reservation.via === "lease" && this.#lease !== undefined) {
+			return this.#lease.settle(reservation.orgId, limits, charged, actual);
+		}
+		const inputTokens = actual.inputTokens - charged.inputTokens;
+		const outputTokens = actual.outputTokens - charged.outputTokens;
+		if (inputTokens === 0 && outputTokens === 0) return;
+		await this.#call(reservation.orgId, (stub) => stub.settle({ orgId: reservation.orgId, limits, inputTokens, outputTokens }));
+	}
+
+	/** One object call, bounded by the timeout; every failure becomes a {@link LimiterUnavailableError}. */
+	async #call<T>(orgId: string, run: (stub: UsageStub) => Promise<T>): Promise<T> {
+		this.stats.objectCalls++;
+		let timer: ReturnType<typeof setTimeout> | undefined;
+		const deadline = new Promise<never>((_, reject) => {
+			timer = setTimeout(() => {
+				reject(new LimiterUnavailableError("timeout", orgId, `the usage object of ${orgId} did not answer within ${this.#timeoutMs} ms`));
+			}, this.#timeoutMs);
+		});
+		try {
+			const namespace = this.#options.namespace;
+			return await Promise.race([run(namespace.get(namespace.idFromName(orgId))), deadline]);
+		} catch (error) {
+			if (error instanceof LimiterUnavailableError) throw error;
+			const kind = isOverloaded(error) ? "overloaded" : "error";
+			throw new LimiterUnavailableError(kind, orgId, `the usage object of ${orgId} failed: ${String(error)}`, error);
+		} finally {
+			if (timer !== undefined) clearTimeout(timer);
+		}
+	}
+}
+
+/** A limiter client over `options.namespace`; see {@link LimiterClient}. */
+export function createLimiterClient(options: LimiterClientOptions): LimiterClient {
+	return new LimiterClient(options);
+}
+
+function units(value: number, name: string): number {
+	if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
+		throw new RangeError(`${name} must be a number of tokens, 0 or more, got ${String(value)}`);
+	}
+	return Math.ceil(value);
+}
+
+/** Durable Object errors carry `overloaded: true` when the object is over its capacity. */
+function isOverloaded(error: unknown): boolean {
+	return typeof error === "object" && error !== null && "overloaded" in error && error.overloaded === true;
+}
