@@ -18,6 +18,10 @@ export interface Env {
 	KEY_CACHE_TTL_SECONDS?: unknown;
 	/** Names of the identity headers sent to the origin: `{ org, key, workspace }`. */
 	IDENTITY_HEADERS?: unknown;
+	/** Usage tiers, organisations' tiers and workspace limits (`src/limits/tiers.ts`). */
+	TIERS?: unknown;
+	ORG_TIERS?: unknown;
+	WORKSPACE_LIMITS?: unknown;
 	/** One usage object per organisation (`src/limits/`). */
 	USAGE?: DurableObjectNamespace<UsageObject>;
 }

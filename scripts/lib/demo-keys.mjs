@@ -5,4 +5,6 @@
 export const DEMO_KEYS = [
 	{ key: "sk-demo-key", id: "key_demo_all", org_id: "org_demo", name: "demo: every scope", scopes: ["messages", "batches", "files", "models"] },
 	{ key: "sk-demo-messages-only", id: "key_demo_messages", org_id: "org_demo", name: "demo: messages and models", scopes: ["messages", "models"] },
+	// org_tight is on the `tight` tier in wrangler.toml: 10 requests per minute.
+	{ key: "sk-demo-tight", id: "key_demo_tight", org_id: "org_tight", name: "demo: 10 requests per minute", scopes: ["messages", "batches", "files", "models"] },
 ];

@@ -40,16 +40,8 @@ const NO_BODY: Omit<LimitedBody, "signal"> = { body: null, failed: new Promise((
 export function limitBody(request: Request, route: Route, state: RequestState): LimitedBody {
 	const cap = route.maxBodyBytes;
 	const source = request.body;
-	const declared = declaredLength(request.headers);
+	const declared = checkDeclaredLength(request, route, state);
 	const abort = new AbortController();
-	if (declared === null) {
-		state.decisions.cap = { cap, declared: request.headers.get("content-length"), outcome: "bad-content-length" };
-		throw new GuardError(400, "content-length: must be a single whole number of bytes.");
-	}
-	if (declared !== undefined && declared > cap) {
-		state.decisions.cap = { cap, declared, outcome: "declared-over-cap", bytes_read: 0 };
-		throw tooLarge(cap, declared, undefined);
-	}
 	if (source === null || declared === 0) return { ...NO_BODY, signal: abort.signal };
 
 	let failure: GuardError | undefined;
@@ -65,6 +57,24 @@ export function limitBody(request: Request, route: Route, state: RequestState): 
 		reportFailure(failure);
 	});
 	return { body: counter.readable, signal: abort.signal, failed, failure: () => failure };
+}
+
+/**
+ * The checks on a declared `Content-Length` alone, which need no byte of the body: `400` when it
+ * is malformed, `413` when it is over the route's cap. Returns the declared length, if any.
+ */
+export function checkDeclaredLength(request: Request, route: Route, state: RequestState): number | undefined {
+	const cap = route.maxBodyBytes;
+	const declared = declaredLength(request.headers);
+	if (declared === null) {
+		state.decisions.cap = { cap, declared: request.headers.get("content-length"), outcome: "bad-content-length" };
+		throw new GuardError(400, "content-length: must be a single whole number of bytes.");
+	}
+	if (declared !== undefined && declared > cap) {
+		state.decisions.cap = { cap, declared, outcome: "declared-over-cap", bytes_read: 0 };
+		throw tooLarge(cap, declared, undefined);
+	}
+	return declared;
 }
 
 function toGuardError(failure: CountFailure, lingering: Promise<void>): GuardError {

@@ -1,4 +1,5 @@
 import { ConfigError } from "./config-error";
+import { parseTierConfig, type TierTable } from "../limits/tiers";
 import { describe, parseOriginUrl, parseRouteTable, type Route } from "./route-table";
 
 /** The raw configuration values, as a Worker's `env` or `wrangler.toml` holds them. */
@@ -7,6 +8,9 @@ export interface RawGuardConfig {
 	ORIGIN_URL?: unknown;
 	KEY_CACHE_TTL_SECONDS?: unknown;
 	IDENTITY_HEADERS?: unknown;
+	TIERS?: unknown;
+	ORG_TIERS?: unknown;
+	WORKSPACE_LIMITS?: unknown;
 	/** Whether a service binding named `ORIGIN` is bound. */
 	hasOriginBinding: boolean;
 	/** Whether a KV namespace named `KEYS` is bound. */
@@ -28,6 +32,8 @@ export interface GuardConfig {
 	/** How long a key lookup (found or not) is trusted in the isolate, in ms (0 to 60 s). */
 	readonly keyCacheTtlMs: number;
 	readonly identityHeaders: IdentityHeaders;
+	/** The usage tiers, when `TIERS` is configured (and `USAGE` bound): limits are enforced. */
+	readonly tiers: TierTable | undefined;
 }
 
 const DEFAULT_IDENTITY: IdentityHeaders = { org: "x-guard-org-id", key: "x-guard-key-id", workspace: "x-guard-workspace-id" };
@@ -56,6 +62,7 @@ export function parseGuardConfig(raw: RawGuardConfig): GuardConfig {
 	return {
 		routes,
 		originUrl,
+		tiers: raw.TIERS === undefined ? undefined : parseTierConfig(raw),
 		keyCacheTtlMs: parseTtl(raw.KEY_CACHE_TTL_SECONDS) * 1000,
 		identityHeaders: parseIdentityHeaders(raw.IDENTITY_HEADERS),
 	};

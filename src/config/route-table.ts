@@ -23,6 +23,8 @@ export interface Route {
 	readonly contentType: string | undefined;
 	/** Whether the origin receives the client's API key (default false: it never does). */
 	readonly forwardApiKey: boolean;
+	/** Whether requests charge input tokens (estimated from the body's length) to usage limits. */
+	readonly meterTokens: boolean;
 }
 
 const METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
@@ -38,6 +40,7 @@ const FIELDS = new Set([
 	"require_anthropic_version",
 	"content_type",
 	"forward_api_key",
+	"meter_tokens",
 ]);
 const MEDIA_TYPE = /^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+$/;
 const FIELD_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -91,6 +94,7 @@ function parseRoute(entry: unknown, at: string): Route {
 		requireVersion: parseFlag(fields.require_anthropic_version, `${at}.require_anthropic_version`) ?? path.startsWith("/v1/"),
 		contentType: parseMediaType(fields.content_type, `${at}.content_type`),
 		forwardApiKey: parseFlag(fields.forward_api_key, `${at}.forward_api_key`) ?? false,
+		meterTokens: parseFlag(fields.meter_tokens, `${at}.meter_tokens`) ?? false,
 	};
 }
 

@@ -85,9 +85,11 @@ function renderError(error: unknown, request: GuardRequest): Response {
 
 function stampAndLog(response: Response, request: GuardRequest): Response {
 	let final = response;
-	if (response.headers.get("request-id") !== request.guard.requestId) {
+	const extra = Object.entries(request.guard.responseHeaders);
+	if (response.headers.get("request-id") !== request.guard.requestId || extra.length > 0) {
 		final = new Response(response.body, response);
 		final.headers.set("request-id", request.guard.requestId);
+		for (const [name, value] of extra) if (!final.headers.has(name)) final.headers.set(name, value);
 	}
 	logRequest(request.guard, request, final);
 	return final;

@@ -14,6 +14,8 @@ export interface RequestState {
 	keyId?: string;
 	/** The `error.type` the client was answered with, if any. */
 	errorType?: string;
+	/** Headers every response to this request carries (the rate-limit headers of its organisation). */
+	readonly responseHeaders: Record<string, string>;
 	/** The decisions taken, by concern (`cap`, `config`, ...), with their numbers. */
 	readonly decisions: Record<string, unknown>;
 }
@@ -23,5 +25,5 @@ export type GuardRequest = IRequest & { guard: RequestState };
 
 /** The pipeline's first stage: gives the request its ID and state. */
 export function withRequestState(request: IRequest): void {
-	(request as GuardRequest).guard = { requestId: newRequestId(), startedAt: Date.now(), decisions: {} };
+	(request as GuardRequest).guard = { requestId: newRequestId(), startedAt: Date.now(), decisions: {}, responseHeaders: {} };
 }

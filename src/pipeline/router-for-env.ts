@@ -11,6 +11,9 @@ function rawConfig(env: Env): RawGuardConfig {
 		ORIGIN_URL: env.ORIGIN_URL,
 		KEY_CACHE_TTL_SECONDS: env.KEY_CACHE_TTL_SECONDS,
 		IDENTITY_HEADERS: env.IDENTITY_HEADERS,
+		TIERS: env.TIERS,
+		ORG_TIERS: env.ORG_TIERS,
+		WORKSPACE_LIMITS: env.WORKSPACE_LIMITS,
 		hasOriginBinding: env.ORIGIN !== undefined,
 		hasKeysBinding: env.KEYS !== undefined,
 	};

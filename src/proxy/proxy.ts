@@ -1,10 +1,11 @@
 import type { GuardConfig } from "../config/guard-config";
 import type { Route } from "../config/route-table";
 import type { Env } from "../env";
-import { limitBody } from "../body-limit/body-limit";
+import { checkDeclaredLength, limitBody } from "../body-limit/body-limit";
 import { GuardError } from "../errors/guard-error";
 import { authenticate } from "../keys/authenticate";
 import { checkRequestHeaders } from "../keys/request-checks";
+import { enforceLimits } from "../limits/enforce-limits";
 import type { GuardRequest } from "../pipeline/request-state";
 import { clientResponseHeaders, originRequestHeaders } from "./headers";
 import { originTarget } from "./origin";
@@ -26,6 +27,9 @@ export function proxyRoute(route: Route, config: GuardConfig) {
 
 		const identity = route.auth ? await authenticate(request, route, config, keyStoreOf(env), state) : undefined;
 		checkRequestHeaders(request, route, state);
+		checkDeclaredLength(request, route, state);
+		// Last before forwarding, so no later check rejects a request the limiter charged.
+		if (identity) Object.assign(state.responseHeaders, await enforceLimits(request, route, config, env.USAGE, identity, state));
 		const names = config.identityHeaders;
 		const limited = limitBody(request, route, state);
 		const fetching = target.fetch(target.url, {

@@ -118,4 +118,21 @@ describe("the official SDK against npm start's server", () => {
 		expect(typed.message).toContain("files");
 		expect(typed.message).toContain("scope");
 	});
+
+	it("raises RateLimitError with a req_ requestID and a retry-after it can obey for sk-demo-tight", async () => {
+		const tight = new Anthropic({ apiKey: "sk-demo-tight", baseURL: server.url, maxRetries: 0 });
+		let error: unknown;
+		for (let i = 0; i < 12 && error === undefined; i++) {
+			error = await tight.models.list().then(
+				() => undefined,
+				(caught: unknown) => caught,
+			);
+		}
+		expect(error).toBeInstanceOf(Anthropic.RateLimitError);
+		const typed = error as InstanceType<typeof Anthropic.RateLimitError>;
+		expect(typed.requestID).toMatch(REQUEST_ID);
+		const retryAfter = Number(typed.headers?.get("retry-after"));
+		expect(Number.isInteger(retryAfter) && retryAfter >= 1 && retryAfter <= 60).toBe(true);
+		expect(typed.headers?.get("anthropic-ratelimit-requests-limit")).toBe("10");
+	});
 });

@@ -1,0 +1,86 @@
+import type { GuardConfig } from "../config/guard-config";
+import type { Route } from "../config/route-table";
+import { GuardError } from "../errors/guard-error";
+import type { RequestState } from "../pipeline/request-state";
+import { type Decision, LimiterUnavailableError, type RateLimitSnapshot, rejectionMessage, retryAfterSeconds } from "./limiter";
+import { createLimiterClient, type LimiterClient, type UsageNamespace } from "./limiter-client";
+import type { TierTable } from "./tiers";
+
+const clients = new WeakMap<object, { tiers: TierTable; client: LimiterClient }>();
+
+function clientFor(namespace: UsageNamespace, tiers: TierTable): LimiterClient {
+	const found = clients.get(namespace);
+	if (found && found.tiers === tiers) return found.client;
+	const client = createLimiterClient({ namespace, tiers });
+	clients.set(namespace, { tiers, client });
+	return client;
+}
+
+/** Bytes per token for the estimate made before forwarding (the origin's usage settles it later). */
+const BYTES_PER_TOKEN = 4;
+
+/**
+ * Admits an identified request against its organisation's (and workspace's) usage limits, and
+ * returns the `anthropic-ratelimit-*` headers for its response. A rejection is `429
+ * rate_limit_error` naming the limit, with `retry-after` (whole seconds, at least 1) and
+ * `retry-after-ms`. When the usage object cannot answer, the request is admitted and the log
+ * line says so (fail open; the other policies are still to come).
+ */
+export async function enforceLimits(
+	request: Request,
+	route: Route,
+	config: GuardConfig,
+	usage: UsageNamespace | undefined,
+	identity: { orgId: string; workspaceId: string | null },
+	state: RequestState,
+): Promise<Record<string, string>> {
+	if (config.tiers === undefined || usage === undefined) return {};
+	const declared = Number(request.headers.get("content-length") ?? "0");
+	const inputTokens = route.meterTokens && Number.isFinite(declared) ? Math.ceil(declared / BYTES_PER_TOKEN) : 0;
+	let decision: Decision;
+	try {
+		decision = await clientFor(usage, config.tiers).admit({
+			orgId: identity.orgId,
+			workspaceId: identity.workspaceId ?? undefined,
+			inputTokens,
+		});
+	} catch (error) {
+		if (!(error instanceof LimiterUnavailableError)) throw error;
+		state.decisions.limit = { outcome: "unavailable-fail-open", kind: error.kind };
+		return { "x-guard-ratelimit": "unavailable" };
+	}
+	const headers = rateLimitHeaders(decision.snapshot);
+	if (decision.admitted) {
+		state.decisions.limit = { outcome: "admitted", source: decision.source, input_tokens_estimate: inputTokens };
+		return headers;
+	}
+	state.decisions.limit = {
+		outcome: "limited",
+		limit: decision.limit,
+		scope: decision.scope,
+		allowed_per_minute: decision.allowedPerMinute,
+		retry_after_ms: decision.retryAfterMs,
+	};
+	if (decision.retryAfterMs !== null) {
+		headers["retry-after"] = String(retryAfterSeconds(decision.retryAfterMs));
+		headers["retry-after-ms"] = String(Math.ceil(decision.retryAfterMs));
+	}
+	throw new GuardError(429, rejectionMessage(decision), { headers });
+}
+
+/** The `anthropic-ratelimit-*` headers of a decision; `reset` is RFC 3339. */
+export function rateLimitHeaders(snapshot: RateLimitSnapshot): Record<string, string> {
+	const headers: Record<string, string> = {};
+	const entries = [
+		["requests", snapshot.requests],
+		["input-tokens", snapshot.inputTokens],
+		["output-tokens", snapshot.outputTokens],
+		["tokens", snapshot.tokens],
+	] as const;
+	for (const [name, status] of entries) {
+		headers[`anthropic-ratelimit-${name}-limit`] = String(status.limit);
+		headers[`anthropic-ratelimit-${name}-remaining`] = String(status.remaining);
+		headers[`anthropic-ratelimit-${name}-reset`] = new Date(status.resetAt).toISOString();
+	}
+	return headers;
+}
