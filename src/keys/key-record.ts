@@ -1,3 +1,5 @@
+import { parseJsonObject } from "../lib/parse-json";
+
 /** What the key store holds for one API key; never the key itself. */
 export interface KeyRecord {
 	/** Hex SHA-256 of the key. */
@@ -17,14 +19,8 @@ const HASH = /^[0-9a-f]{64}$/;
 
 /** Reads a stored record, or `undefined` when the stored value is not a whole, valid record. */
 export function parseKeyRecord(text: string | null): KeyRecord | undefined {
-	if (text === null) return undefined;
-	let value: unknown;
-	try {
-		value = JSON.parse(text);
-	} catch {
-		return undefined;
-	}
-	if (typeof value !== "object" || value === null) return undefined;
+	const value = text === null ? undefined : parseJsonObject(text);
+	if (value === undefined) return undefined;
 	const record = value as Partial<KeyRecord>;
 	const ok =
 		typeof record.hash === "string" &&

@@ -1,5 +1,6 @@
 import { errorResponse } from "../errors/error-response";
 import { errorTypeForStatus } from "../errors/error-types";
+import { parseJsonObject } from "../lib/parse-json";
 import { readBoundedText } from "../lib/read-bounded";
 import { clientResponseHeaders } from "./headers";
 
@@ -34,14 +35,7 @@ export async function normaliseOriginError(upstream: Response, requestId: string
 }
 
 function parseEnvelope(text: string): { type: string; message: string } | undefined {
-	let value: unknown;
-	try {
-		value = JSON.parse(text);
-	} catch {
-		return undefined;
-	}
-	if (typeof value !== "object" || value === null) return undefined;
-	const error = (value as { error?: unknown }).error;
+	const error = parseJsonObject(text)?.error;
 	if (typeof error !== "object" || error === null) return undefined;
 	const { type, message } = error as { type?: unknown; message?: unknown };
 	if (typeof type !== "string" || typeof message !== "string" || type === "") return undefined;
