@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { generateApiKey } from "../src/keys/api-key";
-import { callGuardToSink, readEnvelope, sinkRecord } from "./helpers";
+import { callGuardToSink, readEnvelope, sinkRecord, startGuard } from "./helpers";
 import { seedKey } from "./keys";
 
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
@@ -81,5 +81,38 @@ describe("usage limits on the request path", () => {
 		const response = await callGuardToSink("/v1/models", { headers: { "x-api-key": key } }, { ...overrides, USAGE: failing as never });
 		expect(response.status).toBe(200);
 		expect(response.headers.get("x-guard-ratelimit")).toBe("unavailable");
+	});
+});
+
+describe("actual usage", () => {
+	it("debits the output tokens the origin reported, from JSON and from SSE", async () => {
+		const { key, overrides } = await tightOrg();
+		const headers = { "x-api-key": key, "content-type": "application/json" };
+		const ask = (stream: boolean) =>
+			JSON.stringify({ model: "m", max_tokens: 50, stream, messages: [{ role: "user", content: "count my tokens" }] });
+
+		// The bucket refills continuously (4000 a minute), so what comes back while the test runs is allowed for.
+		const started = Date.now();
+		const refilled = () => Math.ceil(((Date.now() - started) * 4000) / 60_000) + 1;
+		const first = await startGuard("/v1/messages", { method: "POST", body: ask(false), headers }, overrides);
+		expect(first.response.headers.get("anthropic-ratelimit-output-tokens-remaining")).toBe("4000");
+		const message = (await first.response.json()) as { usage: { output_tokens: number } };
+		await first.settled();
+		const spent = message.usage.output_tokens;
+		expect(spent).toBeGreaterThan(0);
+
+		const second = await startGuard("/v1/messages", { method: "POST", body: ask(true), headers }, overrides);
+		const afterJson = Number(second.response.headers.get("anthropic-ratelimit-output-tokens-remaining"));
+		expect(afterJson).toBeGreaterThanOrEqual(4000 - spent);
+		expect(afterJson).toBeLessThan(4000 - spent + refilled());
+		const events = await second.response.text();
+		await second.settled();
+		const streamed = [...events.matchAll(/"output_tokens":(\d+)/g)].map((found) => Number(found[1])).at(-1) ?? 0;
+		expect(streamed).toBeGreaterThan(0);
+
+		const third = await callGuardToSink("/v1/models", { headers: { "x-api-key": key } }, overrides);
+		const afterSse = Number(third.headers.get("anthropic-ratelimit-output-tokens-remaining"));
+		expect(afterSse).toBeGreaterThanOrEqual(4000 - spent - streamed);
+		expect(afterSse).toBeLessThan(4000 - spent - streamed + refilled());
 	});
 });

@@ -5,6 +5,7 @@ import type { RequestState } from "../pipeline/request-state";
 import { type Decision, LimiterUnavailableError, type RateLimitSnapshot, rejectionMessage, retryAfterSeconds } from "./limiter";
 import { createLimiterClient, type LimiterClient, type UsageNamespace } from "./limiter-client";
 import type { TierTable } from "./tiers";
+import type { ReportedUsage } from "../lib/usage-tap";
 
 const clients = new WeakMap<object, { tiers: TierTable; client: LimiterClient }>();
 
@@ -14,6 +15,13 @@ function clientFor(namespace: UsageNamespace, tiers: TierTable): LimiterClient {
 	const client = createLimiterClient({ namespace, tiers });
 	clients.set(namespace, { tiers, client });
 	return client;
+}
+
+/** What admission gives the pipeline: response headers, and how to settle the actual usage. */
+export interface LimitOutcome {
+	headers: Record<string, string>;
+	/** Debits the origin's reported usage (absent when nothing was charged). */
+	settle?: (usage: ReportedUsage) => Promise<void>;
 }
 
 /** Bytes per token for the estimate made before forwarding (the origin's usage settles it later). */
@@ -33,8 +41,8 @@ export async function enforceLimits(
 	usage: UsageNamespace | undefined,
 	identity: { orgId: string; workspaceId: string | null },
 	state: RequestState,
-): Promise<Record<string, string>> {
-	if (config.tiers === undefined || usage === undefined) return {};
+): Promise<LimitOutcome> {
+	if (config.tiers === undefined || usage === undefined) return { headers: {} };
 	const declared = Number(request.headers.get("content-length") ?? "0");
 	const inputTokens = route.meterTokens && Number.isFinite(declared) ? Math.ceil(declared / BYTES_PER_TOKEN) : 0;
 	let decision: Decision;
@@ -47,12 +55,23 @@ export async function enforceLimits(
 	} catch (error) {
 		if (!(error instanceof LimiterUnavailableError)) throw error;
 		state.decisions.limit = { outcome: "unavailable-fail-open", kind: error.kind };
-		return { "x-guard-ratelimit": "unavailable" };
+		return { headers: { "x-guard-ratelimit": "unavailable" } };
 	}
 	const headers = rateLimitHeaders(decision.snapshot);
 	if (decision.admitted) {
 		state.decisions.limit = { outcome: "admitted", source: decision.source, input_tokens_estimate: inputTokens };
-		return headers;
+		const { reservation } = decision;
+		const client = clientFor(usage, config.tiers);
+		return {
+			headers,
+			async settle(reported: ReportedUsage) {
+				const actual = { inputTokens: reported.inputTokens ?? reservation.inputTokens, outputTokens: reported.outputTokens ?? 0 };
+				state.decisions.usage = { input_tokens: actual.inputTokens, output_tokens: actual.outputTokens };
+				await client.settle(reservation, actual).catch((error: unknown) => {
+					console.warn({ request_id: state.requestId, message: "usage not settled", error: String(error) });
+				});
+			},
+		};
 	}
 	state.decisions.limit = {
 		outcome: "limited",

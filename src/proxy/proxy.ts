@@ -5,6 +5,7 @@ import { checkDeclaredLength, limitBody } from "../body-limit/body-limit";
 import { GuardError } from "../errors/guard-error";
 import { authenticate } from "../keys/authenticate";
 import { checkRequestHeaders } from "../keys/request-checks";
+import { usageTap } from "../lib/usage-tap";
 import { enforceLimits } from "../limits/enforce-limits";
 import type { GuardRequest } from "../pipeline/request-state";
 import { clientResponseHeaders, originRequestHeaders } from "./headers";
@@ -18,7 +19,7 @@ import { rewriteResponseUrls } from "./rewrite-urls";
  * errors become the envelope, and configured URL fields point back at the guard.
  */
 export function proxyRoute(route: Route, config: GuardConfig) {
-	return async function forwardToOrigin(request: GuardRequest, env: Env): Promise<Response> {
+	return async function forwardToOrigin(request: GuardRequest, env: Env, ctx: ExecutionContext): Promise<Response> {
 		const state = request.guard;
 		state.route = route.name;
 		const incoming = new URL(request.url);
@@ -29,7 +30,8 @@ export function proxyRoute(route: Route, config: GuardConfig) {
 		checkRequestHeaders(request, route, state);
 		checkDeclaredLength(request, route, state);
 		// Last before forwarding, so no later check rejects a request the limiter charged.
-		if (identity) Object.assign(state.responseHeaders, await enforceLimits(request, route, config, env.USAGE, identity, state));
+		const limits = identity ? await enforceLimits(request, route, config, env.USAGE, identity, state) : undefined;
+		if (limits) Object.assign(state.responseHeaders, limits.headers);
 		const names = config.identityHeaders;
 		const limited = limitBody(request, route, state);
 		const fetching = target.fetch(target.url, {
@@ -69,7 +71,13 @@ export function proxyRoute(route: Route, config: GuardConfig) {
 			state.errorType = type;
 			return response;
 		}
-		const response = new Response(upstream.body, {
+		const settle = route.meterTokens ? limits?.settle : undefined;
+		const tapKind = usageKind(upstream.headers.get("content-type"));
+		const body =
+			settle && tapKind && upstream.body
+				? upstream.body.pipeThrough(usageTap(tapKind, (usage) => ctx.waitUntil(settle(usage))))
+				: upstream.body;
+		const response = new Response(body, {
 			status: upstream.status,
 			statusText: upstream.statusText,
 			headers: clientResponseHeaders(upstream.headers, state.requestId),
@@ -83,4 +91,10 @@ function keyStoreOf(env: Env): KVNamespace {
 	// Validation refuses a table with auth routes and no KEYS; this only guards a changed binding.
 	if (!env.KEYS) throw new GuardError(500, "The guard's key store (KEYS) is not bound.", { type: "api_error" });
 	return env.KEYS;
+}
+
+function usageKind(contentType: string | null): "json" | "sse" | undefined {
+	if (contentType?.includes("text/event-stream")) return "sse";
+	if (contentType?.includes("json")) return "json";
+	return undefined;
 }
