@@ -68,19 +68,58 @@ describe("usage limits on the request path", () => {
 		expect(next.headers.get("anthropic-ratelimit-requests-remaining")).toBe("9");
 	});
 
-	it("admits the request and says so when the usage object fails (fail open)", async () => {
-		const { key, overrides } = await tightOrg();
-		const failing = {
+	const failing = () =>
+		({
 			idFromName: (name: string) => (env.USAGE as unknown as DurableObjectNamespace).idFromName(name),
 			get: () => ({
 				admit: () => Promise.reject(new Error("object exploded")),
 				settle: () => Promise.reject(new Error("object exploded")),
 				lease: () => Promise.reject(new Error("object exploded")),
 			}),
-		} as unknown as DurableObjectNamespace;
-		const response = await callGuardToSink("/v1/models", { headers: { "x-api-key": key } }, { ...overrides, USAGE: failing as never });
+		}) as unknown as DurableObjectNamespace;
+	const modelsRoute = (policy?: string) => [
+		{ methods: ["GET"], path: "/v1/models", max_body_bytes: 0, group: "models", ...(policy ? { limiter_failure: policy } : {}) },
+	];
+
+	it("admits the request and says so when the usage object fails (fail open, the default)", async () => {
+		const { key, overrides } = await tightOrg();
+		const response = await callGuardToSink("/v1/models", { headers: { "x-api-key": key } }, { ...overrides, USAGE: failing() as never });
 		expect(response.status).toBe(200);
 		expect(response.headers.get("x-guard-ratelimit")).toBe("unavailable");
+	});
+
+	it("answers 529 overloaded_error when the route fails closed", async () => {
+		const { key, overrides } = await tightOrg();
+		const response = await callGuardToSink(
+			"/v1/models",
+			{ headers: { "x-api-key": key } },
+			{ ...overrides, USAGE: failing() as never, ROUTES: modelsRoute("closed") },
+		);
+		expect(response.status).toBe(529);
+		const body = await readEnvelope(response);
+		expect(body.error.type).toBe("overloaded_error");
+		expect(response.headers.get("retry-after")).toBe("1");
+		expect(response.headers.get("x-should-retry")).toBe("true");
+		await expect(sinkRecord(body.request_id)).rejects.toThrow("no record");
+	});
+
+	it("admits a conservative in-isolate share of the tier when the route limits locally", async () => {
+		const { key, overrides } = await tightOrg();
+		const env = { ...overrides, USAGE: failing() as never, ROUTES: modelsRoute("local") };
+		// The tight tier allows 10 a minute; one isolate alone admits 10% of that: one request.
+		const first = await callGuardToSink("/v1/models", { headers: { "x-api-key": key } }, env);
+		expect(first.status).toBe(200);
+		expect(first.headers.get("x-guard-ratelimit")).toBe("unavailable");
+		const second = await callGuardToSink("/v1/models", { headers: { "x-api-key": key } }, env);
+		expect(second.status).toBe(429);
+		expect((await readEnvelope(second)).error.type).toBe("rate_limit_error");
+		expect(Number(second.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+	});
+
+	it("refuses an unknown failure policy, naming the field", async () => {
+		const response = await callGuardToSink("/v1/models", {}, { ROUTES: modelsRoute("sometimes") });
+		expect(response.status).toBe(500);
+		expect((await readEnvelope(response)).error.message).toContain('ROUTES[0].limiter_failure: must be one of open, closed, local, got "sometimes"');
 	});
 });
 

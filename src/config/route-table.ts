@@ -25,6 +25,8 @@ export interface Route {
 	readonly forwardApiKey: boolean;
 	/** Whether requests charge input tokens (estimated from the body's length) to usage limits. */
 	readonly meterTokens: boolean;
+	/** What happens when the usage object cannot answer: admit, refuse with 529, or a local limit. */
+	readonly limiterFailure: "open" | "closed" | "local";
 }
 
 const METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
@@ -41,7 +43,9 @@ const FIELDS = new Set([
 	"content_type",
 	"forward_api_key",
 	"meter_tokens",
+	"limiter_failure",
 ]);
+const FAILURE_POLICIES = ["open", "closed", "local"] as const;
 const MEDIA_TYPE = /^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+$/;
 const FIELD_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const SEGMENT = /^(?::[A-Za-z_][A-Za-z0-9_]*|[A-Za-z0-9._~-]+)$/;
@@ -95,6 +99,7 @@ function parseRoute(entry: unknown, at: string): Route {
 		contentType: parseMediaType(fields.content_type, `${at}.content_type`),
 		forwardApiKey: parseFlag(fields.forward_api_key, `${at}.forward_api_key`) ?? false,
 		meterTokens: parseFlag(fields.meter_tokens, `${at}.meter_tokens`) ?? false,
+		limiterFailure: parseFailurePolicy(fields.limiter_failure, `${at}.limiter_failure`),
 	};
 }
 
@@ -172,6 +177,13 @@ function parseGroup(value: unknown, at: string): string | undefined {
 function parseFlag(value: unknown, at: string): boolean | undefined {
 	if (value === undefined || typeof value === "boolean") return value;
 	throw new ConfigError(at, `must be true or false, got ${describe(value)}`);
+}
+
+function parseFailurePolicy(value: unknown, at: string): Route["limiterFailure"] {
+	if (value === undefined) return "open";
+	const policy = FAILURE_POLICIES.find((name) => name === value);
+	if (policy === undefined) throw new ConfigError(at, `must be one of ${FAILURE_POLICIES.join(", ")}, got ${describe(value)}`);
+	return policy;
 }
 
 function parseMediaType(value: unknown, at: string): string | undefined {

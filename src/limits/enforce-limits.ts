@@ -4,7 +4,8 @@ import { GuardError } from "../errors/guard-error";
 import type { RequestState } from "../pipeline/request-state";
 import { type Decision, LimiterUnavailableError, type RateLimitSnapshot, rejectionMessage, retryAfterSeconds } from "./limiter";
 import { createLimiterClient, type LimiterClient, type UsageNamespace } from "./limiter-client";
-import type { TierTable } from "./tiers";
+import { FALLBACK_SHARE, FallbackLimit } from "./fallback-limit";
+import { resolveLimits, type TierTable } from "./tiers";
 import type { ReportedUsage } from "../lib/usage-tap";
 
 const clients = new WeakMap<object, { tiers: TierTable; client: LimiterClient }>();
@@ -31,8 +32,8 @@ const BYTES_PER_TOKEN = 4;
  * Admits an identified request against its organisation's (and workspace's) usage limits, and
  * returns the `anthropic-ratelimit-*` headers for its response. A rejection is `429
  * rate_limit_error` naming the limit, with `retry-after` (whole seconds, at least 1) and
- * `retry-after-ms`. When the usage object cannot answer, the request is admitted and the log
- * line says so (fail open; the other policies are still to come).
+ * `retry-after-ms`. When the usage object cannot answer, the route's `limiter_failure` policy
+ * decides.
  */
 export async function enforceLimits(
 	request: Request,
@@ -54,8 +55,7 @@ export async function enforceLimits(
 		});
 	} catch (error) {
 		if (!(error instanceof LimiterUnavailableError)) throw error;
-		state.decisions.limit = { outcome: "unavailable-fail-open", kind: error.kind };
-		return { headers: { "x-guard-ratelimit": "unavailable" } };
+		return whenUnavailable(route, config.tiers, identity.orgId, error, state);
 	}
 	const headers = rateLimitHeaders(decision.snapshot);
 	if (decision.admitted) {
@@ -85,6 +85,41 @@ export async function enforceLimits(
 		headers["retry-after-ms"] = String(Math.ceil(decision.retryAfterMs));
 	}
 	throw new GuardError(429, rejectionMessage(decision), { headers });
+}
+
+const fallback = new FallbackLimit();
+
+/**
+ * The route's policy when the usage object fails, is overloaded or does not answer in time: `open`
+ * admits (and says so), `closed` answers `529 overloaded_error`, `local` admits up to a
+ * conservative in-isolate share of the organisation's request limit and answers `429` past it.
+ */
+function whenUnavailable(route: Route, tiers: TierTable, orgId: string, error: LimiterUnavailableError, state: RequestState): LimitOutcome {
+	const unavailable = { "x-guard-ratelimit": "unavailable" };
+	state.decisions.limit = { outcome: `unavailable-${route.limiterFailure}`, kind: error.kind };
+	switch (route.limiterFailure) {
+		case "open":
+			return { headers: unavailable };
+		case "closed":
+			throw new GuardError(529, "The rate limiter is temporarily unavailable; please retry shortly.", {
+				headers: { ...unavailable, "retry-after": "1" },
+			});
+		case "local": {
+			const perMinute = resolveLimits(tiers, orgId).organization.requestsPerMinute;
+			const local = fallback.admit(orgId, perMinute);
+			if (local.admitted) return { headers: unavailable };
+			state.decisions.limit = { outcome: "unavailable-local-limited", local_per_minute: Math.floor(perMinute * FALLBACK_SHARE) };
+			throw new GuardError(429, "Your organization is over its rate limit while the rate limiter recovers; retry after the time in the retry-after header.", {
+				headers: { ...unavailable, "retry-after": String(retryAfterSeconds(local.retryAfterMs)), "retry-after-ms": String(local.retryAfterMs) },
+			});
+		}
+		default:
+			return assertNever(route.limiterFailure);
+	}
+}
+
+function assertNever(value: never): never {
+	throw new Error(`unhandled failure policy ${String(value)}`);
 }
 
 /** The `anthropic-ratelimit-*` headers of a decision; `reset` is RFC 3339. */
