@@ -22,6 +22,8 @@ export interface Env {
 	TIERS?: unknown;
 	ORG_TIERS?: unknown;
 	WORKSPACE_LIMITS?: unknown;
+	/** `exact` (default) or `lease`. */
+	LIMITER_MODE?: unknown;
 	/** One usage object per organisation (`src/limits/`). */
 	USAGE?: DurableObjectNamespace<UsageObject>;
 }

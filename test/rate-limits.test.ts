@@ -155,3 +155,48 @@ describe("actual usage", () => {
 		expect(afterSse).toBeLessThan(4000 - spent - streamed + refilled());
 	});
 });
+
+describe("lease mode on the request path", () => {
+	function countingUsage() {
+		const inner = env.USAGE as unknown as DurableObjectNamespace;
+		let calls = 0;
+		const namespace = {
+			idFromName: (name: string) => inner.idFromName(name),
+			get: (id: DurableObjectId) => {
+				const stub = inner.get(id) as unknown as Record<"admit" | "settle" | "lease", (request: unknown) => Promise<unknown>>;
+				const counted = (method: "admit" | "settle" | "lease") => (request: unknown) => {
+					calls++;
+					return stub[method](request);
+				};
+				return { admit: counted("admit"), settle: counted("settle"), lease: counted("lease") };
+			},
+		};
+		return { namespace: namespace as unknown as never, calls: () => calls };
+	}
+
+	async function hotOrg(mode: string, requests: number) {
+		const org = `org_hot_${mode}_${Date.now()}`;
+		const key = generateApiKey();
+		await seedKey(env.KEYS as KVNamespace, key, { id: `key_${org}`, org_id: org });
+		const usage = countingUsage();
+		const statuses = new Set<number>();
+		for (let i = 0; i < requests; i++) {
+			const response = await callGuardToSink("/v1/models", { headers: { "x-api-key": key } }, { LIMITER_MODE: mode, USAGE: usage.namespace });
+			statuses.add(response.status);
+			expect(response.headers.get("x-guard-ratelimit")).toBeNull();
+		}
+		return { calls: usage.calls(), statuses: [...statuses] };
+	}
+
+	it("calls the usage object once per request in exact mode", async () => {
+		const exact = await hotOrg("exact", 20);
+		expect(exact.statuses).toEqual([200]);
+		expect(exact.calls).toBe(20);
+	});
+
+	it("calls it fewer than 0.1 times per request for a hot organisation in lease mode", async () => {
+		const lease = await hotOrg("lease", 200);
+		expect(lease.statuses).toEqual([200]);
+		expect(lease.calls).toBeLessThan(20);
+	});
+});

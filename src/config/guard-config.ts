@@ -11,6 +11,7 @@ export interface RawGuardConfig {
 	TIERS?: unknown;
 	ORG_TIERS?: unknown;
 	WORKSPACE_LIMITS?: unknown;
+	LIMITER_MODE?: unknown;
 	/** Whether a service binding named `ORIGIN` is bound. */
 	hasOriginBinding: boolean;
 	/** Whether a KV namespace named `KEYS` is bound. */
@@ -34,6 +35,8 @@ export interface GuardConfig {
 	readonly identityHeaders: IdentityHeaders;
 	/** The usage tiers, when `TIERS` is configured (and `USAGE` bound): limits are enforced. */
 	readonly tiers: TierTable | undefined;
+	/** `exact`: one usage-object call per request; `lease`: isolates spend leased slices locally. */
+	readonly limiterMode: "exact" | "lease";
 }
 
 const DEFAULT_IDENTITY: IdentityHeaders = { org: "x-guard-org-id", key: "x-guard-key-id", workspace: "x-guard-workspace-id" };
@@ -63,9 +66,16 @@ export function parseGuardConfig(raw: RawGuardConfig): GuardConfig {
 		routes,
 		originUrl,
 		tiers: raw.TIERS === undefined ? undefined : parseTierConfig(raw),
+		limiterMode: parseLimiterMode(raw.LIMITER_MODE),
 		keyCacheTtlMs: parseTtl(raw.KEY_CACHE_TTL_SECONDS) * 1000,
 		identityHeaders: parseIdentityHeaders(raw.IDENTITY_HEADERS),
 	};
+}
+
+function parseLimiterMode(value: unknown): "exact" | "lease" {
+	if (value === undefined || value === "" || value === "exact") return "exact";
+	if (value === "lease") return "lease";
+	throw new ConfigError("LIMITER_MODE", `must be "exact" or "lease", got ${describe(value)}`);
 }
 
 function parseTtl(value: unknown): number {

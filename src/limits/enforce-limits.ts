@@ -8,13 +8,14 @@ import { FALLBACK_SHARE, FallbackLimit } from "./fallback-limit";
 import { resolveLimits, type TierTable } from "./tiers";
 import type { ReportedUsage } from "../lib/usage-tap";
 
-const clients = new WeakMap<object, { tiers: TierTable; client: LimiterClient }>();
+const clients = new WeakMap<object, { config: GuardConfig; client: LimiterClient }>();
 
-function clientFor(namespace: UsageNamespace, tiers: TierTable): LimiterClient {
+/** One client per isolate and configuration: leases and remembered rejections live in it. */
+function clientFor(namespace: UsageNamespace, config: GuardConfig, tiers: TierTable): LimiterClient {
 	const found = clients.get(namespace);
-	if (found && found.tiers === tiers) return found.client;
-	const client = createLimiterClient({ namespace, tiers });
-	clients.set(namespace, { tiers, client });
+	if (found && found.config === config) return found.client;
+	const client = createLimiterClient({ namespace, tiers, mode: config.limiterMode });
+	clients.set(namespace, { config, client });
 	return client;
 }
 
@@ -48,7 +49,7 @@ export async function enforceLimits(
 	const inputTokens = route.meterTokens && Number.isFinite(declared) ? Math.ceil(declared / BYTES_PER_TOKEN) : 0;
 	let decision: Decision;
 	try {
-		decision = await clientFor(usage, config.tiers).admit({
+		decision = await clientFor(usage, config, config.tiers).admit({
 			orgId: identity.orgId,
 			workspaceId: identity.workspaceId ?? undefined,
 			inputTokens,
@@ -61,7 +62,7 @@ export async function enforceLimits(
 	if (decision.admitted) {
 		state.decisions.limit = { outcome: "admitted", source: decision.source, input_tokens_estimate: inputTokens };
 		const { reservation } = decision;
-		const client = clientFor(usage, config.tiers);
+		const client = clientFor(usage, config, config.tiers);
 		return {
 			headers,
 			async settle(reported: ReportedUsage) {

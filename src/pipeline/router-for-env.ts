@@ -14,6 +14,7 @@ function rawConfig(env: Env): RawGuardConfig {
 		TIERS: env.TIERS,
 		ORG_TIERS: env.ORG_TIERS,
 		WORKSPACE_LIMITS: env.WORKSPACE_LIMITS,
+		LIMITER_MODE: env.LIMITER_MODE,
 		hasOriginBinding: env.ORIGIN !== undefined,
 		hasKeysBinding: env.KEYS !== undefined,
 	};
