@@ -11,6 +11,7 @@ import { ROOT } from "./lib/build-worker.mjs";
 import { timeEarlyAnswer, upload } from "./bench/client.mjs";
 import { readMemory, sampleRss } from "./bench/memory.mjs";
 import { median, mib, mibPerSecond, quantile, table, writeSection, yesNo } from "./bench/report.mjs";
+import { limiterBench } from "./bench/limits.mjs";
 import { prepareSubjects, startSubject } from "./bench/stack.mjs";
 
 process.env.WRANGLER_SEND_METRICS = "false";
@@ -24,6 +25,7 @@ const BUDGET_MS = 8 * 60_000;
 /** A ballooning run (Hono buffering 500 MB) is stopped once workerd grows this much. */
 const MEMORY_EXPOSURE = 2 * 1024 * MIB;
 const SECTION = "## Body caps (issue 3)";
+const LIMITS_SECTION = "## Usage limits (issue 5)";
 
 const budget = new AbortController();
 /** @type {Set<import("./bench/stack.mjs").Subject>} */
@@ -438,7 +440,11 @@ async function main() {
 	// A run against another guard entry (a prototype elsewhere) is not the project's result.
 	if (process.env.BENCH_GUARD_ENTRY) return progress(`BENCH_GUARD_ENTRY is set: BENCHMARKS.md left alone (${seconds.toFixed(0)} s)`);
 	writeSection(resolve(ROOT, "BENCHMARKS.md"), SECTION, text, PREAMBLE);
-	progress(`wrote BENCHMARKS.md (${seconds.toFixed(0)} s)`);
+	progress("usage limiter (issue 5)");
+	const limits = await limiterBench();
+	console.log(`${LIMITS_SECTION}\n\n${limits}`);
+	writeSection(resolve(ROOT, "BENCHMARKS.md"), LIMITS_SECTION, `_Written by \`npm run bench\` on ${new Date().toISOString()}; ${description}._\n\n${limits}`, PREAMBLE);
+	progress(`wrote BENCHMARKS.md (${((performance.now() - startedAt) / 1000).toFixed(0)} s)`);
 }
 
 const overtime = setTimeout(() => budget.abort(`the bench's ${BUDGET_MS / 60_000}-minute budget ran out`), BUDGET_MS);

@@ -12,7 +12,8 @@ import { loadTs } from "./load-ts.mjs";
  * Starts the guard (configured by wrangler.toml, environment `env`) in front of the demo origin.
  * Seeds the demo keys (scripts/lib/demo-keys.mjs) into the local KEYS namespace unless
  * `seedDemoKeys` is false.
- * @param {{ host?: string, port?: number, env?: string, vars?: Record<string, unknown>, persist?: boolean, quiet?: boolean, seedDemoKeys?: boolean }} options
+ * `omitVars` removes variables (to run without a feature); `onStdout` receives workerd's output.
+ * @param {{ host?: string, port?: number, env?: string, vars?: Record<string, unknown>, omitVars?: string[], persist?: boolean, quiet?: boolean, seedDemoKeys?: boolean, onStdout?: (text: string) => void }} options
  * @returns {Promise<{ url: URL, mf: Miniflare, dispose: () => Promise<void> }>}
  */
 export async function startLocalStack(options = {}) {
@@ -21,12 +22,22 @@ export async function startLocalStack(options = {}) {
 		buildWorker("demo-origin/src/index.ts", "demo-origin"),
 	]);
 	const { workerOptions } = unstable_getMiniflareWorkerOptions(resolve(ROOT, "wrangler.toml"), options.env);
+	const bindings = { ...workerOptions.bindings, ...options.vars };
+	for (const name of options.omitVars ?? []) delete bindings[name];
 	const mf = new Miniflare({
 		host: options.host ?? "127.0.0.1",
 		port: options.port ?? 8787,
 		log: new Log(options.quiet ? LogLevel.WARN : LogLevel.INFO),
 		// Offline: use Miniflare's placeholder `request.cf` instead of fetching one.
 		cf: false,
+		...(options.onStdout
+			? {
+					handleRuntimeStdio: (/** @type {import("node:stream").Readable} */ stdout, /** @type {import("node:stream").Readable} */ stderr) => {
+						stdout.on("data", (chunk) => options.onStdout?.(String(chunk)));
+						stderr.resume();
+					},
+				}
+			: {}),
 		defaultPersistRoot: options.persist === false ? undefined : resolve(ROOT, ".wrangler/state/v3"),
 		workers: [
 			{
@@ -34,7 +45,7 @@ export async function startLocalStack(options = {}) {
 				name: "edge-guard",
 				modules: true,
 				scriptPath: guardScript,
-				bindings: { ...workerOptions.bindings, ...options.vars },
+				bindings,
 			},
 			{
 				name: "edge-guard-demo-origin",

@@ -60,9 +60,10 @@ export async function enforceLimits(
 	}
 	const headers = rateLimitHeaders(decision.snapshot);
 	if (decision.admitted) {
-		state.decisions.limit = { outcome: "admitted", source: decision.source, input_tokens_estimate: inputTokens };
-		const { reservation } = decision;
 		const client = clientFor(usage, config, config.tiers);
+		// The isolate's running count of object calls: what the benchmark divides by requests.
+		state.decisions.limit = { outcome: "admitted", source: decision.source, input_tokens_estimate: inputTokens, object_calls: client.stats.objectCalls };
+		const { reservation } = decision;
 		return {
 			headers,
 			async settle(reported: ReportedUsage) {
