@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { generateApiKey } from "../src/keys/api-key";
-import { callGuardToSink, readEnvelope, sinkRecord, startGuard } from "./helpers";
+import { callGuardToSink, chunkedStream, readEnvelope, sinkRecord, startGuard } from "./helpers";
 import { seedKey } from "./keys";
 
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
@@ -65,6 +65,27 @@ describe("usage limits on the request path", () => {
 		const refused = await callGuardToSink(oversized, undefined, overrides);
 		expect(refused.status).toBe(413);
 		const next = await callGuardToSink("/v1/models", { headers: { "x-api-key": key } }, overrides);
+		expect(next.headers.get("anthropic-ratelimit-requests-remaining")).toBe("9");
+	});
+
+	it("gives back the request of a chunked upload refused mid-stream after admission", async () => {
+		const { key, overrides } = await tightOrg();
+		const routes = [
+			{ methods: ["POST"], path: "/v1/messages", max_body_bytes: 100, group: "messages" },
+			{ methods: ["GET"], path: "/v1/models", max_body_bytes: 0, group: "models" },
+		];
+		const small = { ...overrides, ROUTES: routes };
+		const body = chunkedStream(new Uint8Array(5000), 1000);
+		const { response, settled } = await startGuard(
+			"/v1/messages",
+			{ method: "POST", body, headers: { "x-api-key": key }, duplex: "half" } as RequestInit,
+			{ ORIGIN: env.SINK, ...small },
+		);
+		expect(response.status).toBe(413);
+		expect(response.headers.get("anthropic-ratelimit-requests-remaining")).toBe("9");
+		await response.text();
+		await settled();
+		const next = await callGuardToSink("/v1/models", { headers: { "x-api-key": key } }, small);
 		expect(next.headers.get("anthropic-ratelimit-requests-remaining")).toBe("9");
 	});
 

@@ -22,8 +22,11 @@ function clientFor(namespace: UsageNamespace, config: GuardConfig, tiers: TierTa
 /** What admission gives the pipeline: response headers, and how to settle the actual usage. */
 export interface LimitOutcome {
 	headers: Record<string, string>;
-	/** Debits the origin's reported usage (absent when nothing was charged). */
-	settle?: (usage: ReportedUsage) => Promise<void>;
+	/**
+	 * Debits the origin's reported usage (absent when nothing was charged); `counted = false` gives
+	 * the whole charge back, for a request a check after admission refused.
+	 */
+	settle?: (usage: ReportedUsage, counted?: boolean) => Promise<void>;
 }
 
 /** Bytes per token for the estimate made before forwarding (the origin's usage settles it later). */
@@ -66,8 +69,12 @@ export async function enforceLimits(
 		const { reservation } = decision;
 		return {
 			headers,
-			async settle(reported: ReportedUsage) {
-				const actual = { inputTokens: reported.inputTokens ?? reservation.inputTokens, outputTokens: reported.outputTokens ?? 0 };
+			async settle(reported: ReportedUsage, counted = true) {
+				const actual = {
+					inputTokens: reported.inputTokens ?? (counted ? reservation.inputTokens : 0),
+					outputTokens: reported.outputTokens ?? 0,
+					counted,
+				};
 				state.decisions.usage = { input_tokens: actual.inputTokens, output_tokens: actual.outputTokens };
 				await client.settle(reservation, actual).catch((error: unknown) => {
 					console.warn({ request_id: state.requestId, message: "usage not settled", error: String(error) });

@@ -109,8 +109,11 @@ export class LimiterClient implements Limiter {
 		}
 		const inputTokens = actual.inputTokens - charged.inputTokens;
 		const outputTokens = actual.outputTokens - charged.outputTokens;
-		if (inputTokens === 0 && outputTokens === 0) return;
-		await this.#call(reservation.orgId, (stub) => stub.settle({ orgId: reservation.orgId, limits, inputTokens, outputTokens }));
+		const requests = usage.counted === false ? -1 : 0;
+		if (inputTokens === 0 && outputTokens === 0 && requests === 0) return;
+		await this.#call(reservation.orgId, (stub) =>
+			stub.settle({ orgId: reservation.orgId, limits, inputTokens, outputTokens, requests }),
+		);
 	}
 
 	/** One object call, bounded by the timeout; every failure becomes a {@link LimiterUnavailableError}. */

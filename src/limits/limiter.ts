@@ -127,6 +127,8 @@ export interface AdmitRequest {
 export interface Usage {
 	readonly inputTokens: number;
 	readonly outputTokens: number;
+	/** `false` when a check after admission refused the request: its request unit is given back. */
+	readonly counted?: boolean;
 }
 
 /** The limiter as the pipeline sees it, in exact mode and lease mode alike. */
@@ -169,6 +171,8 @@ export interface ObjectSettleRequest {
 	readonly limits: ResolvedLimits;
 	readonly inputTokens: number;
 	readonly outputTokens: number;
+	/** A correction to the request count: -1 gives back a request that a later check refused. */
+	readonly requests?: number;
 }
 
 /** `lease` RPC: settle what the isolate owes or returns, then grant a slice of allowance. */

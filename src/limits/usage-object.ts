@@ -63,9 +63,10 @@ export class UsageObject extends DurableObject {
 	settle(request: ObjectSettleRequest): void {
 		const input = checkedDelta(request.inputTokens, "inputTokens");
 		const output = checkedDelta(request.outputTokens, "outputTokens");
+		const requests = checkedDelta(request.requests ?? 0, "requests");
 		this.#load();
 		const now = this.clock();
-		this.#charge(specsFor(request.limits), { requests: 0, inputTokens: input, outputTokens: output }, undefined, now);
+		this.#charge(specsFor(request.limits), { requests, inputTokens: input, outputTokens: output }, undefined, now);
 	}
 
 	/**

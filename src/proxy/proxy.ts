@@ -57,6 +57,8 @@ export function proxyRoute(route: Route, config: GuardConfig) {
 			const failure = limited.failure() ?? (cause instanceof GuardError ? cause : undefined);
 			if (failure) {
 				fetching.catch(() => undefined);
+				// Refused after admission (mid-stream): the limiter gives the request back.
+				if (limits?.settle) ctx.waitUntil(limits.settle({}, false));
 				throw failure;
 			}
 			throw new GuardError(500, "The upstream service could not be reached. Please retry later.", {
