@@ -1,6 +1,7 @@
 import { spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { request } from "node:http";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -66,6 +67,25 @@ function upload(path: string, total: number, declare: boolean): Promise<Answer> 
 			if (!answered) reject(error);
 		});
 		pump();
+	});
+}
+
+/** Sends one request on a raw socket with a declared length and any body, then reads the answer. */
+function rawPost(declared: number, body: string, halfClose: boolean): Promise<string> {
+	return new Promise((resolve) => {
+		const { hostname, port } = new URL(server.url);
+		const socket = connect(Number(port), hostname);
+		let answer = "";
+		socket.on("data", (data: Buffer) => {
+			answer += data.toString();
+		});
+		socket.on("close", () => resolve(answer));
+		socket.on("error", () => resolve(answer));
+		socket.write(
+			`POST /v1/messages HTTP/1.1\r\nhost: guard\r\ncontent-type: application/json\r\nanthropic-version: 2023-06-01\r\n` +
+				`x-api-key: sk-demo-key\r\ncontent-length: ${declared}\r\nconnection: close\r\n\r\n${body}`,
+		);
+		if (halfClose) socket.end();
 	});
 }
 
@@ -143,6 +163,18 @@ describe("body caps through npm start's server, over a real socket", () => {
 		const answer = await upload("/v1/nowhere", 48 * MIB, false);
 		expect(answer.status).toBe(404);
 		expect(JSON.parse(answer.body).error.type).toBe("not_found_error");
+	});
+
+	it("frames a body by its Content-Length: workerd cuts a longer one, the guard refuses a shorter one", async () => {
+		const message = JSON.stringify({ model: "m", max_tokens: 5, messages: [{ role: "user", content: "framed" }] });
+		const declared = message.padEnd(1000, " ");
+		const longer = await rawPost(declared.length, `${declared}${"x".repeat(500)}`, false);
+		// The origin got exactly the declared 1000 bytes (valid JSON); the extra bytes never joined the body.
+		expect(longer).toMatch(/^HTTP\/1\.1 200 /);
+		expect(longer).toContain('"type":"message"');
+		const shorter = await rawPost(1000, message, true);
+		expect(shorter).toMatch(/^HTTP\/1\.1 400 /);
+		expect(shorter).toContain("could not be read to its end");
 	});
 
 	it("forwards a chunked upload just under the cap", async () => {
