@@ -5,20 +5,21 @@ import type { SinkRecord } from "./fixtures/sink-origin";
 import { LINGER_BOUNDS } from "../src/body-limit/linger";
 import { callGuardToSink, chunkedStream, patternBytes, readEnvelope, sha256Hex, sinkRecord } from "./helpers";
 
-/** A body of `length` zero bytes in 1 MiB chunks, counting how many bytes the guard pulled. */
+/**
+ * A body of `length` zero bytes in 1 MiB chunks, counting how many bytes the guard pulled. A byte
+ * stream, like a body from the network.
+ */
 function zeros(length: number) {
 	let sent = 0;
-	const stream = new ReadableStream<Uint8Array>(
-		{
-			pull(controller) {
-				if (sent >= length) return controller.close();
-				const size = Math.min(1024 * 1024, length - sent);
-				sent += size;
-				controller.enqueue(new Uint8Array(size));
-			},
+	const stream = new ReadableStream({
+		type: "bytes",
+		pull(controller) {
+			if (sent >= length) return controller.close();
+			const size = Math.min(1024 * 1024, length - sent);
+			sent += size;
+			controller.enqueue(new Uint8Array(size));
 		},
-		{ highWaterMark: 0 },
-	);
+	}) as ReadableStream<Uint8Array>;
 	return { stream, pulled: () => sent };
 }
 

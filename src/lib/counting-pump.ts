@@ -48,9 +48,11 @@ export function countingPump(
 	const sink = declared === undefined ? new IdentityTransformStream() : new FixedLengthStream(declared);
 	const writer = sink.writable.getWriter();
 	let bytes = 0;
-	const fail = async (failure: CountFailure) => {
+	const fail = (failure: CountFailure) => {
 		onFailure(failure);
-		await writer.abort(new Error(`request body stopped: ${failure.kind} after ${failure.bytes} bytes`)).catch(() => undefined);
+		// Not awaited: with a slice still being written to an aborted upload, abort() would wait for
+		// a write that never completes, and the pump must let go of the client's body at once.
+		writer.abort(new Error(`request body stopped: ${failure.kind} after ${failure.bytes} bytes`)).catch(() => undefined);
 	};
 	const pump = async () => {
 		const next = slices(source, () => Math.min(READ_MAX, cap - bytes + 1, declared === undefined ? READ_MAX : declared - bytes + 1));
@@ -69,18 +71,18 @@ export function countingPump(
 					slice = await next.read();
 				} catch (error) {
 					// The client broke off mid-upload: the origin must see a failed upload, not a short one.
-					return await fail({ kind: "source-failed", bytes, reason: String(error) });
+					return fail({ kind: "source-failed", bytes, reason: String(error) });
 				}
 				const { done, value } = slice;
 				if (done) break;
 				bytes += value.byteLength;
-				if (bytes > cap) return await fail({ kind: "over-cap", bytes, cap });
-				if (declared !== undefined && bytes > declared) return await fail({ kind: "longer-than-declared", bytes, declared });
+				if (bytes > cap) return fail({ kind: "over-cap", bytes, cap });
+				if (declared !== undefined && bytes > declared) return fail({ kind: "longer-than-declared", bytes, declared });
 				await settleWrite();
 				writing = { done: writer.write(value), chunk: value };
 			}
 			await settleWrite();
-			if (declared !== undefined && bytes < declared) return await fail({ kind: "shorter-than-declared", bytes, declared });
+			if (declared !== undefined && bytes < declared) return fail({ kind: "shorter-than-declared", bytes, declared });
 			await writer.close();
 		} catch (error) {
 			// The origin stopped reading (it may have answered already): nothing more to send it.
