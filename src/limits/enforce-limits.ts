@@ -50,9 +50,10 @@ export async function enforceLimits(
 	if (config.tiers === undefined || usage === undefined) return { headers: {} };
 	const declared = Number(request.headers.get("content-length") ?? "0");
 	const inputTokens = route.meterTokens && Number.isFinite(declared) ? Math.ceil(declared / BYTES_PER_TOKEN) : 0;
+	const client = clientFor(usage, config, config.tiers);
 	let decision: Decision;
 	try {
-		decision = await clientFor(usage, config, config.tiers).admit({
+		decision = await client.admit({
 			orgId: identity.orgId,
 			workspaceId: identity.workspaceId ?? undefined,
 			inputTokens,
@@ -63,7 +64,6 @@ export async function enforceLimits(
 	}
 	const headers = rateLimitHeaders(decision.snapshot);
 	if (decision.admitted) {
-		const client = clientFor(usage, config, config.tiers);
 		// The isolate's running count of object calls: what the benchmark divides by requests.
 		state.decisions.limit = { outcome: "admitted", source: decision.source, input_tokens_estimate: inputTokens, object_calls: client.stats.objectCalls };
 		const { reservation } = decision;
