@@ -21,6 +21,7 @@ export default defineConfig({
 									modules: true,
 									scriptPath: await buildWorker("demo-origin/src/index.ts", "demo-origin"),
 									compatibilityDate: "2026-04-01",
+									compatibilityFlags: ["enable_request_signal"],
 								},
 								{
 									name: "sink-origin",

@@ -1,5 +1,7 @@
 #!/usr/bin/env node
-// `npm start [-- --port N] [--host H] [--env NAME]`: serves the guard in front of the demo origin.
+// `npm start [-- --port N] [--host H] [--env NAME] [--var NAME=JSON ...]`: serves the guard in front
+// of the demo origin. `--var` replaces one of wrangler.toml's variables for this run, e.g.
+// `--var 'OVERLOAD={"max_in_flight":5}'`.
 import { parseArgs } from "node:util";
 import { startLocalStack } from "./lib/local-stack.mjs";
 
@@ -10,8 +12,22 @@ const { values } = parseArgs({
 		port: { type: "string", default: "8787" },
 		host: { type: "string", default: "127.0.0.1" },
 		env: { type: "string" },
+		var: { type: "string", multiple: true, default: [] },
 	},
 });
+const vars = {};
+for (const assignment of values.var) {
+	const split = assignment.indexOf("=");
+	const name = assignment.slice(0, split);
+	try {
+		if (split < 1) throw new Error("no variable name");
+		vars[name] = JSON.parse(assignment.slice(split + 1));
+	} catch (error) {
+		const problem = error instanceof Error ? error.message : error;
+		console.error(`--var ${JSON.stringify(assignment)}: ${problem}; expected NAME=JSON, e.g. 'OVERLOAD={"max_in_flight":5}'`);
+		process.exit(2);
+	}
+}
 const port = Number(values.port);
 if (!Number.isInteger(port) || port < 0 || port > 65535) {
 	console.error(`--port: expected a port number from 0 to 65535, got ${JSON.stringify(values.port)}`);
@@ -20,7 +36,7 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
 
 let stack;
 try {
-	stack = await startLocalStack({ host: values.host, port, env: values.env });
+	stack = await startLocalStack({ host: values.host, port, env: values.env, vars });
 } catch (error) {
 	console.error(`edge-guard could not start: ${error instanceof Error ? error.message : error}`);
 	process.exit(1);

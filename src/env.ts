@@ -24,6 +24,8 @@ export interface Env {
 	WORKSPACE_LIMITS?: unknown;
 	/** `exact` (default) or `lease`. */
 	LIMITER_MODE?: unknown;
+	/** Load shedding and the origin circuit breaker (`src/overload/overload-config.ts`). */
+	OVERLOAD?: unknown;
 	/** One usage object per organisation (`src/limits/`). */
 	USAGE?: DurableObjectNamespace<UsageObject>;
 }

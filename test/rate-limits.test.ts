@@ -205,6 +205,8 @@ describe("lease mode on the request path", () => {
 			const response = await callGuardToSink("/v1/models", { headers: { "x-api-key": key } }, { LIMITER_MODE: mode, USAGE: usage.namespace });
 			statuses.add(response.status);
 			expect(response.headers.get("x-guard-ratelimit")).toBeNull();
+			// Read like a client: a response not yet taken counts as in flight (OVERLOAD's org share).
+			await response.arrayBuffer();
 		}
 		return { calls: usage.calls(), statuses: [...statuses] };
 	}

@@ -5,12 +5,18 @@ import { sleep } from "./sleep";
 export type StreamFault = { readonly kind: "stream-abort" } | { readonly kind: "slow-stream"; readonly delayMs: number };
 
 /** A fault a test asks for with the `x-demo-fault` header. */
-export type Fault = { readonly kind: "html-502" } | { readonly kind: "hang" } | StreamFault;
+export type Fault =
+	| { readonly kind: "html-502" }
+	| { readonly kind: "hang" }
+	| { readonly kind: "overloaded" }
+	| { readonly kind: "slow"; readonly delayMs: number }
+	| StreamFault;
 
 export const FAULT_HEADER = "x-demo-fault";
 export const FAULT_DELAY_HEADER = "x-demo-fault-delay-ms";
-const FAULT_NAMES = ["html-502", "stream-abort", "hang", "slow-stream"] as const;
+const FAULT_NAMES = ["html-502", "stream-abort", "hang", "slow-stream", "slow", "overloaded"] as const;
 const DEFAULT_SLOW_STREAM_DELAY_MS = 20_000;
+const DEFAULT_SLOW_DELAY_MS = 1_000;
 const MAX_DELAY_MS = 60_000;
 
 /** The fault the request asks for, or null; an unknown name or a bad delay is a 400. */
@@ -25,15 +31,19 @@ export function readFault(request: Request): Fault | null {
 		case "stream-abort":
 			return { kind: "stream-abort" };
 		case "slow-stream":
-			return { kind: "slow-stream", delayMs: readDelayMs(request) };
+			return { kind: "slow-stream", delayMs: readDelayMs(request, DEFAULT_SLOW_STREAM_DELAY_MS) };
+		case "slow":
+			return { kind: "slow", delayMs: readDelayMs(request, DEFAULT_SLOW_DELAY_MS) };
+		case "overloaded":
+			return { kind: "overloaded" };
 		default:
 			throw badRequest(`${FAULT_HEADER}: unknown fault ${JSON.stringify(name)}; allowed values are ${FAULT_NAMES.join(", ")}`);
 	}
 }
 
-function readDelayMs(request: Request): number {
+function readDelayMs(request: Request, fallback: number): number {
 	const text = request.headers.get(FAULT_DELAY_HEADER);
-	if (text === null) return DEFAULT_SLOW_STREAM_DELAY_MS;
+	if (text === null) return fallback;
 	const trimmed = text.trim();
 	const value = Number(trimmed);
 	if (!/^\d+$/.test(trimmed) || value > MAX_DELAY_MS) {

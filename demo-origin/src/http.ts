@@ -1,5 +1,5 @@
 /** The `error.type` values this origin answers. */
-export type ErrorType = "invalid_request_error" | "not_found_error" | "api_error";
+export type ErrorType = "invalid_request_error" | "not_found_error" | "api_error" | "overloaded_error";
 
 /** What every handler gets: the request, its parsed URL, and the request ID every answer carries. */
 export interface RequestContext {

@@ -9,6 +9,7 @@ import { FAULT_HEADER, hang, html502, readFault, type StreamFault } from "./faul
 import { deleteFile, fileContent, getFile, listFiles, uploadFile } from "./files";
 import { badRequest, errorResponse, HttpError, notFound, type RequestContext } from "./http";
 import { newId } from "./ids";
+import { sleep } from "./sleep";
 import { countTokens, createMessage } from "./messages";
 import { getModel, listModels } from "./models";
 
@@ -44,15 +45,19 @@ async function route(ctx: RequestContext): Promise<Response> {
 	const fault = readFault(ctx.request);
 	if (fault?.kind === "html-502") return html502();
 	if (fault?.kind === "hang") return hang(ctx.request.signal);
+	if (fault?.kind === "overloaded") throw new HttpError(529, "overloaded_error", "Overloaded");
+	// Any route, answered normally once the delay has passed (or nothing, if the caller left).
+	if (fault?.kind === "slow" && !(await sleep(fault.delayMs, ctx.request.signal))) return new Response(null, { status: 499 });
 	const { method } = ctx.request;
 	const path = ctx.url.pathname;
 	for (const candidate of ROUTES) {
 		const match = candidate.method === method ? candidate.pattern.exec(path) : null;
 		if (match === null) continue;
-		if (fault !== null && candidate.streamFaults !== true) {
+		if (fault !== null && fault.kind !== "slow" && candidate.streamFaults !== true) {
 			throw badRequest(`${FAULT_HEADER}: ${fault.kind} applies only to POST /v1/messages`);
 		}
-		return candidate.handle(ctx, decodeId(match[1] ?? ""), fault);
+		const streamFault = fault?.kind === "stream-abort" || fault?.kind === "slow-stream" ? fault : null;
+		return candidate.handle(ctx, decodeId(match[1] ?? ""), streamFault);
 	}
 	throw notFound(`Not found: ${method} ${path}`);
 }

@@ -2,7 +2,7 @@
 // Not `wrangler dev`: its proxy layer turned a Worker's early 413 to a chunked upload into
 // "503 Your worker restarted mid-request", while bare workerd delivers the Worker's own answer.
 import { Log, LogLevel, Miniflare } from "miniflare";
-import { resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
 import { buildWorker, ROOT } from "./build-worker.mjs";
 import { DEMO_KEYS } from "./demo-keys.mjs";
@@ -12,8 +12,14 @@ import { loadTs } from "./load-ts.mjs";
  * Starts the guard (configured by wrangler.toml, environment `env`) in front of the demo origin.
  * Seeds the demo keys (scripts/lib/demo-keys.mjs) into the local KEYS namespace unless
  * `seedDemoKeys` is false.
- * `omitVars` removes variables (to run without a feature); `onStdout` receives workerd's output.
- * @param {{ host?: string, port?: number, env?: string, vars?: Record<string, unknown>, omitVars?: string[], persist?: boolean, quiet?: boolean, seedDemoKeys?: boolean, onStdout?: (text: string) => void }} options
+ * `omitVars` removes variables (to run without a feature).
+ * `jsonLogs` (default: true unless `onStdout` is given): each console call of the Workers is printed
+ * as it was made, one call after another, and the guard's calls with a single plain object (its
+ * request log line) as that object in one line of JSON; warn and error go to stderr.
+ * `onStdout` receives workerd's stdout instead of the terminal: its raw output (objects in
+ * multi-line inspect form, as scripts/bench/limits.mjs parses them) unless `jsonLogs` is true, then
+ * one line per log/info/debug call.
+ * @param {{ host?: string, port?: number, env?: string, vars?: Record<string, unknown>, omitVars?: string[], persist?: boolean, quiet?: boolean, seedDemoKeys?: boolean, jsonLogs?: boolean, onStdout?: (text: string) => void }} options
  * @returns {Promise<{ url: URL, mf: Miniflare, dispose: () => Promise<void> }>}
  */
 export async function startLocalStack(options = {}) {
@@ -24,27 +30,20 @@ export async function startLocalStack(options = {}) {
 	const { workerOptions } = unstable_getMiniflareWorkerOptions(resolve(ROOT, "wrangler.toml"), options.env);
 	const bindings = { ...workerOptions.bindings, ...options.vars };
 	for (const name of options.omitVars ?? []) delete bindings[name];
+	const jsonLogs = options.jsonLogs ?? options.onStdout === undefined;
 	const mf = new Miniflare({
 		host: options.host ?? "127.0.0.1",
 		port: options.port ?? 8787,
 		log: new Log(options.quiet ? LogLevel.WARN : LogLevel.INFO),
 		// Offline: use Miniflare's placeholder `request.cf` instead of fetching one.
 		cf: false,
-		...(options.onStdout
-			? {
-					handleRuntimeStdio: (/** @type {import("node:stream").Readable} */ stdout, /** @type {import("node:stream").Readable} */ stderr) => {
-						stdout.on("data", (chunk) => options.onStdout?.(String(chunk)));
-						stderr.resume();
-					},
-				}
-			: {}),
+		...runtimeOutput(jsonLogs, options.onStdout),
 		defaultPersistRoot: options.persist === false ? undefined : resolve(ROOT, ".wrangler/state/v3"),
 		workers: [
 			{
 				...workerOptions,
 				name: "edge-guard",
-				modules: true,
-				scriptPath: guardScript,
+				...(jsonLogs ? withConsoleJsonLines(guardScript) : { modules: true, scriptPath: guardScript }),
 				bindings,
 			},
 			{
@@ -52,6 +51,8 @@ export async function startLocalStack(options = {}) {
 				modules: true,
 				scriptPath: originScript,
 				compatibilityDate: workerOptions.compatibilityDate,
+				// Its hang and slow faults end when the caller leaves (demo-origin/wrangler.toml).
+				compatibilityFlags: ["enable_request_signal"],
 			},
 		],
 	});
@@ -67,4 +68,89 @@ async function seedDemoKeys(mf) {
 	for (const { key, ...fields } of DEMO_KEYS) {
 		await store.save({ ...fields, hash: await hashApiKey(key), workspace_id: null, status: "active", created_at: new Date(0).toISOString() });
 	}
+}
+
+/**
+ * Where workerd's output goes. With `jsonLogs`, through Miniflare's `handleStructuredLogs`: workerd
+ * runs with `--structured-logging`, so every console call arrives whole, as one
+ * `{ timestamp, level, message }` (the message formatted as console.log would), however many lines
+ * it spans; Miniflare then no longer pipes workerd's raw stdio itself.
+ * @param {boolean} jsonLogs
+ * @param {((text: string) => void) | undefined} onStdout
+ */
+function runtimeOutput(jsonLogs, onStdout) {
+	if (jsonLogs) {
+		return {
+			handleStructuredLogs: (/** @type {{ level: string, message: string }} */ { level, message }) => {
+				// Miniflare checks that this returns nothing.
+				const toStderr = level === "warn" || level === "error";
+				if (onStdout) {
+					if (!toStderr) onStdout(`${message}\n`);
+				} else {
+					(toStderr ? process.stderr : process.stdout).write(`${message}\n`);
+				}
+			},
+		};
+	}
+	if (onStdout) {
+		return {
+			handleRuntimeStdio: (/** @type {import("node:stream").Readable} */ stdout, /** @type {import("node:stream").Readable} */ stderr) => {
+				stdout.on("data", (chunk) => onStdout(String(chunk)));
+				stderr.resume();
+			},
+		};
+	}
+	return {};
+}
+
+/**
+ * Local only, so `console.log(object)` stays what Workers Logs indexes once deployed: the Worker
+ * formats a single plain-object argument as JSON before workerd sees it. Under Miniflare the object
+ * would otherwise print in multi-line inspect form, cut at depth 2 (`[Object]`) and 100 array items,
+ * which no structured-log option undoes. Anything else (strings, several arguments, an Error, an
+ * object JSON cannot hold) is logged untouched.
+ */
+const CONSOLE_JSON_LINES = `
+const isPlainObject = (value) => {
+	if (value === null || typeof value !== "object") return false;
+	const prototype = Object.getPrototypeOf(value);
+	return prototype === Object.prototype || prototype === null;
+};
+for (const level of ["debug", "info", "log", "warn", "error"]) {
+	const original = console[level].bind(console);
+	console[level] = (...args) => {
+		if (args.length === 1 && isPlainObject(args[0])) {
+			let line;
+			try {
+				line = JSON.stringify(args[0]);
+			} catch {
+				// A BigInt or a cycle: leave it to workerd's own formatting.
+			}
+			if (typeof line === "string") return original(line);
+		}
+		return original(...args);
+	};
+}
+`;
+
+/**
+ * The guard's bundle behind an entry module that installs CONSOLE_JSON_LINES first and re-exports
+ * the bundle (its default handler and its Durable Object classes). The bundle itself is unchanged.
+ * @param {string} guardScript
+ */
+function withConsoleJsonLines(guardScript) {
+	const folder = dirname(guardScript);
+	const bundle = JSON.stringify(`./${basename(guardScript)}`);
+	return {
+		modulesRoot: folder,
+		modules: [
+			{
+				type: /** @type {const} */ ("ESModule"),
+				path: join(folder, "edge-guard-local-entry.mjs"),
+				contents: `import "./console-json-lines.mjs";\nexport * from ${bundle};\nexport { default } from ${bundle};\n`,
+			},
+			{ type: /** @type {const} */ ("ESModule"), path: join(folder, "console-json-lines.mjs"), contents: CONSOLE_JSON_LINES },
+			{ type: /** @type {const} */ ("ESModule"), path: guardScript },
+		],
+	};
 }

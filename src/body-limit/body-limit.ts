@@ -1,7 +1,7 @@
 import type { Route } from "../config/route-table";
 import { GuardError } from "../errors/guard-error";
 import { declaredLength } from "../lib/content-length";
-import { type CountFailure, countingPump } from "../lib/counting-pump";
+import { type BodyInspector, type CountFailure, countingPump } from "../lib/counting-pump";
 import type { RequestState } from "../pipeline/request-state";
 import { lingerAfter } from "./linger";
 
@@ -32,12 +32,15 @@ const NO_BODY: Omit<LimitedBody, "signal"> = { body: null, failed: new Promise((
  *   origin is aborted and `failed` resolves with the error to answer. A declared length is kept:
  *   the origin receives the same `Content-Length`, not a chunked body.
  *
+ * An `inspector` reads the body as it passes and may refuse it (`400`) the same way, before the
+ * refused slice reaches the origin.
+ *
  * A refusal after the counting started lingers (`lingerAfter`): the answer is sent whole at once,
  * then the rest of the upload is discarded, bounded, before the response ends, so an HTTP/1.1
  * client receives the answer rather than a connection reset. Refusals before any byte was read
  * linger in the pipeline's error stage, like every other early answer.
  */
-export function limitBody(request: Request, route: Route, state: RequestState): LimitedBody {
+export function limitBody(request: Request, route: Route, state: RequestState, inspector?: BodyInspector): LimitedBody {
 	const cap = route.maxBodyBytes;
 	const source = request.body;
 	const declared = checkDeclaredLength(request, route, state);
@@ -50,12 +53,12 @@ export function limitBody(request: Request, route: Route, state: RequestState): 
 		reportFailure = resolve;
 	});
 	const counter = countingPump(source, cap, declared, (found) => {
-		state.decisions.cap = { cap, declared: declared ?? null, outcome: found.kind, bytes_read: found.bytes };
+		if (found.kind !== "refused") state.decisions.cap = { cap, declared: declared ?? null, outcome: found.kind, bytes_read: found.bytes };
 		failure = toGuardError(found, lingerAfter(source, counter.done, state));
 		// The origin must see a failed upload, never an oversized or partial body as if whole.
 		abort.abort();
 		reportFailure(failure);
-	});
+	}, inspector);
 	return { body: counter.readable, signal: abort.signal, failed, failure: () => failure };
 }
 
@@ -87,6 +90,8 @@ function toGuardError(failure: CountFailure, lingering: Promise<void>): GuardErr
 			});
 		case "shorter-than-declared":
 			return new GuardError(400, `The request body ended after ${failure.bytes} of the ${failure.declared} bytes its content-length declared.`);
+		case "refused":
+			return new GuardError(400, failure.message, { holdOpenUntil: lingering });
 		case "source-failed":
 			return new GuardError(400, `The request body could not be read to its end (after ${failure.bytes} bytes); the upload was cancelled.`);
 	}

@@ -1,5 +1,6 @@
 import { ConfigError } from "./config-error";
 import { parseTierConfig, type TierTable } from "../limits/tiers";
+import { type OverloadConfig, parseOverloadConfig } from "../overload/overload-config";
 import { describe, parseOriginUrl, parseRouteTable, type Route } from "./route-table";
 
 /** The raw configuration values, as a Worker's `env` or `wrangler.toml` holds them. */
@@ -12,6 +13,7 @@ export interface RawGuardConfig {
 	ORG_TIERS?: unknown;
 	WORKSPACE_LIMITS?: unknown;
 	LIMITER_MODE?: unknown;
+	OVERLOAD?: unknown;
 	/** Whether a service binding named `ORIGIN` is bound. */
 	hasOriginBinding: boolean;
 	/** Whether a KV namespace named `KEYS` is bound. */
@@ -37,6 +39,8 @@ export interface GuardConfig {
 	readonly tiers: TierTable | undefined;
 	/** `exact`: one usage-object call per request; `lease`: isolates spend leased slices locally. */
 	readonly limiterMode: "exact" | "lease";
+	/** Load shedding, organisations' shares and the origin circuit breaker (`src/overload/`). */
+	readonly overload: OverloadConfig;
 }
 
 const DEFAULT_IDENTITY: IdentityHeaders = { org: "x-guard-org-id", key: "x-guard-key-id", workspace: "x-guard-workspace-id" };
@@ -69,7 +73,24 @@ export function parseGuardConfig(raw: RawGuardConfig): GuardConfig {
 		limiterMode: parseLimiterMode(raw.LIMITER_MODE),
 		keyCacheTtlMs: parseTtl(raw.KEY_CACHE_TTL_SECONDS) * 1000,
 		identityHeaders: parseIdentityHeaders(raw.IDENTITY_HEADERS),
+		overload: parseOverloadGroups(parseOverloadConfig(raw.OVERLOAD), routes),
 	};
+}
+
+/** A group cap for a group no route has is a typo that would leave the real group unbounded. */
+function parseOverloadGroups(overload: OverloadConfig, routes: readonly Route[]): OverloadConfig {
+	const known = new Set(routes.map(inFlightGroup));
+	for (const group of overload.groups.keys()) {
+		if (!known.has(group)) {
+			throw new ConfigError(`OVERLOAD.groups.${group}`, `no route has this group; the routes' groups are ${[...known].join(", ")}`);
+		}
+	}
+	return overload;
+}
+
+/** The group a route's requests count against in flight: its `group`, else its name. */
+export function inFlightGroup(route: Route): string {
+	return route.group ?? route.name;
 }
 
 function parseLimiterMode(value: unknown): "exact" | "lease" {

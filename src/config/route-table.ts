@@ -27,6 +27,14 @@ export interface Route {
 	readonly meterTokens: boolean;
 	/** What happens when the usage object cannot answer: admit, refuse with 529, or a local limit. */
 	readonly limiterFailure: "open" | "closed" | "local";
+	/** The longest wait for the origin's response headers, in ms (`504 timeout_error` past it). */
+	readonly responseTimeoutMs: number;
+	/** The longest silence within an origin's event stream, in ms (an SSE error event past it). */
+	readonly streamIdleTimeoutMs: number;
+	/** A keep-alive ping goes to the client after this much silence in an event stream, in ms; 0: never. */
+	readonly pingIntervalMs: number;
+	/** Whether a non-streaming request expected to take over 10 minutes is refused (default: `/v1/messages`). */
+	readonly refuseLongNonStreaming: boolean;
 }
 
 const METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
@@ -44,7 +52,13 @@ const FIELDS = new Set([
 	"forward_api_key",
 	"meter_tokens",
 	"limiter_failure",
+	"response_timeout_seconds",
+	"stream_idle_timeout_seconds",
+	"ping_interval_seconds",
+	"refuse_long_non_streaming",
 ]);
+/** The SPEC's long-request bound: the SDKs refuse a non-streaming request expected to take longer. */
+const TEN_MINUTES = 600;
 const FAILURE_POLICIES = ["open", "closed", "local"] as const;
 const MEDIA_TYPE = /^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+$/;
 const FIELD_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -100,6 +114,11 @@ function parseRoute(entry: unknown, at: string): Route {
 		forwardApiKey: parseFlag(fields.forward_api_key, `${at}.forward_api_key`) ?? false,
 		meterTokens: parseFlag(fields.meter_tokens, `${at}.meter_tokens`) ?? false,
 		limiterFailure: parseFailurePolicy(fields.limiter_failure, `${at}.limiter_failure`),
+		responseTimeoutMs: parseSeconds(fields.response_timeout_seconds, `${at}.response_timeout_seconds`, TEN_MINUTES, 1e-3) * 1000,
+		streamIdleTimeoutMs: parseSeconds(fields.stream_idle_timeout_seconds, `${at}.stream_idle_timeout_seconds`, 300, 1e-3) * 1000,
+		pingIntervalMs: parseSeconds(fields.ping_interval_seconds, `${at}.ping_interval_seconds`, 10, 0) * 1000,
+		refuseLongNonStreaming:
+			parseFlag(fields.refuse_long_non_streaming, `${at}.refuse_long_non_streaming`) ?? (path === "/v1/messages" && methods.includes("POST")),
 	};
 }
 
@@ -170,6 +189,16 @@ function parseGroup(value: unknown, at: string): string | undefined {
 	if (value === undefined) return undefined;
 	if (typeof value !== "string" || !GROUP.test(value)) {
 		throw new ConfigError(at, `must be a lower-case name such as "messages", got ${describe(value)}`);
+	}
+	return value;
+}
+
+/** A duration in seconds (fractions allowed) of at least `min`, at most a day; absent, `fallback`. */
+function parseSeconds(value: unknown, at: string, fallback: number, min: number): number {
+	if (value === undefined) return fallback;
+	if (typeof value !== "number" || !Number.isFinite(value) || value < min || value > 86_400) {
+		const floor = min === 0 ? "0 (off)" : "more than 0";
+		throw new ConfigError(at, `must be a number of seconds from ${floor} to 86400, got ${describe(value)}`);
 	}
 	return value;
 }

@@ -3,7 +3,18 @@ export type CountFailure =
 	| { kind: "over-cap"; bytes: number; cap: number }
 	| { kind: "longer-than-declared"; bytes: number; declared: number }
 	| { kind: "shorter-than-declared"; bytes: number; declared: number }
-	| { kind: "source-failed"; bytes: number; reason: string };
+	| { kind: "source-failed"; bytes: number; reason: string }
+	| { kind: "refused"; bytes: number; message: string };
+
+/**
+ * Reads a body as it passes, for a check that needs its content (the long-request rule). Each
+ * returns a reason to refuse the body, or undefined; a slice is inspected before it is forwarded,
+ * so a refused slice never reaches the origin. It must not keep the chunk: its buffer is reused.
+ */
+export interface BodyInspector {
+	push(chunk: Uint8Array): string | undefined;
+	end(): string | undefined;
+}
 
 /** What {@link countingPump} gives the caller. */
 export interface CountingPump {
@@ -44,6 +55,7 @@ export function countingPump(
 	cap: number,
 	declared: number | undefined,
 	onFailure: (failure: CountFailure) => void,
+	inspector?: BodyInspector,
 ): CountingPump {
 	const sink = declared === undefined ? new IdentityTransformStream() : new FixedLengthStream(declared);
 	const writer = sink.writable.getWriter();
@@ -78,11 +90,15 @@ export function countingPump(
 				bytes += value.byteLength;
 				if (bytes > cap) return fail({ kind: "over-cap", bytes, cap });
 				if (declared !== undefined && bytes > declared) return fail({ kind: "longer-than-declared", bytes, declared });
+				const refusal = inspector?.push(value);
+				if (refusal !== undefined) return fail({ kind: "refused", bytes, message: refusal });
 				await settleWrite();
 				writing = { done: writer.write(value), chunk: value };
 			}
-			await settleWrite();
 			if (declared !== undefined && bytes < declared) return fail({ kind: "shorter-than-declared", bytes, declared });
+			const refusal = inspector?.end();
+			if (refusal !== undefined) return fail({ kind: "refused", bytes, message: refusal });
+			await settleWrite();
 			await writer.close();
 		} catch (error) {
 			// The origin stopped reading (it may have answered already): nothing more to send it.

@@ -6,6 +6,7 @@ import type { Env } from "../env";
 import { errorResponse } from "../errors/error-response";
 import { GuardError } from "../errors/guard-error";
 import { logRequest } from "../log/request-log";
+import { Overload } from "../overload/admission";
 import { proxyRoute } from "../proxy/proxy";
 import { type GuardRequest, withRequestState } from "./request-state";
 
@@ -19,9 +20,11 @@ export type GuardRouter = RouterType<GuardRequest, [Env, ExecutionContext], Resp
  */
 export function buildGuardRouter(config: GuardConfig): GuardRouter {
 	const router = pipeline();
+	// Per isolate and configuration: in-flight counts and breakers start afresh when it changes.
+	const overload = new Overload(config.overload);
 	const allowByPath = new Map<string, Set<string>>();
 	for (const route of config.routes) {
-		const forward = proxyRoute(route, config);
+		const forward = proxyRoute(route, config, overload);
 		for (const method of route.methods) router[method.toLowerCase()]?.(route.path, forward);
 		const allow = allowByPath.get(route.path) ?? new Set<string>();
 		for (const method of route.methods) allow.add(method);

@@ -15,6 +15,7 @@ function rawConfig(env: Env): RawGuardConfig {
 		ORG_TIERS: env.ORG_TIERS,
 		WORKSPACE_LIMITS: env.WORKSPACE_LIMITS,
 		LIMITER_MODE: env.LIMITER_MODE,
+		OVERLOAD: env.OVERLOAD,
 		hasOriginBinding: env.ORIGIN !== undefined,
 		hasKeysBinding: env.KEYS !== undefined,
 	};

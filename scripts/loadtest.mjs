@@ -1,0 +1,173 @@
+#!/usr/bin/env node
+// `npm run loadtest [-- --seconds N]`: drives the local stack (loopback only) with four times as
+// many concurrent clients as its in-flight capacity (each obeying retry-after, as the SDKs do)
+// against a slow demo origin, then fails the origin and brings it back, and
+// reports shedding, latency and recovery. Bounded: at most --seconds per loaded phase and a fixed
+// request budget. Rewrites the "## Overload (issue 7)" section of BENCHMARKS.md.
+import { Agent, request } from "node:http";
+import { resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { quantile, table, writeSection, yesNo } from "./bench/report.mjs";
+import { ROOT } from "./lib/build-worker.mjs";
+import { loadTs } from "./lib/load-ts.mjs";
+import { startLocalStack } from "./lib/local-stack.mjs";
+
+process.env.WRANGLER_SEND_METRICS = "false";
+const { values } = parseArgs({ options: { seconds: { type: "string", default: "10" }, "no-write": { type: "boolean", default: false } } });
+const SECONDS = Number(values.seconds);
+if (!Number.isFinite(SECONDS) || SECONDS < 1 || SECONDS > 120) {
+	console.error(`--seconds: expected 1 to 120, got ${JSON.stringify(values.seconds)}`);
+	process.exit(2);
+}
+const CAPACITY = 100;
+const LOAD = CAPACITY * 4;
+// A model call takes seconds; the guard's work per request is what the numbers should show.
+const ORIGIN_DELAY_MS = 2000;
+const BREAKER = { failures: 5, window_seconds: 10, cooldown_seconds: 2, probes: 2 };
+const ORGS = 8;
+const MAX_REQUESTS = 100_000;
+
+const progress = (text) => process.stderr.write(`loadtest: ${text}\n`);
+const agent = new Agent({ keepAlive: true, maxSockets: LOAD + 50 });
+
+/** One GET, timed from send to the last byte. */
+function get(base, path, headers) {
+	const started = performance.now();
+	return new Promise((done) => {
+		const req = request(new URL(path, base), { agent, headers }, (res) => {
+			res.resume();
+			const retry = res.statusCode === 529 || res.statusCode === 429 ? Number(res.headers["retry-after"]) : Number.NaN;
+			res.on("end", () => done({ status: res.statusCode ?? 0, ms: performance.now() - started, retryAfter: Number.isFinite(retry) ? retry : undefined }));
+			res.on("error", () => done({ status: -1, ms: performance.now() - started }));
+		});
+		req.on("error", () => done({ status: -1, ms: performance.now() - started }));
+		req.end();
+	});
+}
+
+/** Runs `concurrency` loops of requests until `until()` says stop; returns every result. */
+async function drive(concurrency, until, next) {
+	const results = [];
+	let sent = 0;
+	await Promise.all(
+		Array.from({ length: concurrency }, async (_, lane) => {
+			// Independent clients: they arrive spread over the first second, not in one instant.
+			await new Promise((done) => setTimeout(done, Math.random() * 1000));
+			while (!until() && sent < MAX_REQUESTS) {
+				sent++;
+				const { base, path, headers } = next(lane);
+				const result = { ...(await get(base, path, headers)), at: performance.now() };
+				results.push(result);
+				// A shed or refused client waits its retry-after, as the official SDKs do, plus up to a
+				// second of its own (independent clients do not retry in lockstep).
+				if (result.retryAfter !== undefined && !until()) {
+					await new Promise((done) => setTimeout(done, (result.retryAfter + Math.random()) * 1000));
+				}
+			}
+		}),
+	);
+	return results;
+}
+
+const stack = await startLocalStack({
+	port: 0,
+	persist: false,
+	seedDemoKeys: false,
+	quiet: true,
+	onStdout: () => undefined,
+	vars: { OVERLOAD: { max_in_flight: CAPACITY, org_share: 0.5, retry_after_seconds: 1, breaker: BREAKER } },
+});
+try {
+	// Several organisations, so the test measures the guard's capacity, not one organisation's share.
+	const { KeyStore, hashApiKey } = await loadTs("scripts/lib/key-tools.ts");
+	const store = new KeyStore(await stack.mf.getKVNamespace("KEYS", "edge-guard"));
+	const keys = [];
+	for (let i = 0; i < ORGS; i++) {
+		const key = `sk-guard-LoadTestKey${String(i).padStart(2, "0")}${"0".repeat(26)}`;
+		await store.save({
+			id: `key_load_${i}`,
+			org_id: `org_load_${i}`,
+			name: `load ${i}`,
+			scopes: ["models"],
+			hash: await hashApiKey(key),
+			workspace_id: null,
+			status: "active",
+			created_at: new Date(0).toISOString(),
+		});
+		keys.push(key);
+	}
+	const base = stack.url;
+	const slow = (lane) => ({
+		base,
+		path: "/v1/models",
+		headers: { "x-api-key": keys[lane % ORGS], "anthropic-version": "2023-06-01", "x-demo-fault": "slow", "x-demo-fault-delay-ms": String(ORIGIN_DELAY_MS) },
+	});
+	const forSeconds = (seconds) => {
+		const end = performance.now() + seconds * 1000;
+		return () => performance.now() >= end;
+	};
+
+	progress("warming up");
+	await drive(20, forSeconds(1), slow);
+	progress(`unloaded run: 20 in flight for ${SECONDS} s`);
+	const unloaded = await drive(20, forSeconds(SECONDS), slow);
+	progress(`loaded run: ${LOAD} in flight (4x capacity) for ${SECONDS} s`);
+	const loaded = await drive(LOAD, forSeconds(SECONDS), slow);
+
+	progress("origin failure: every request fails (html-502) until the breaker opens");
+	const failing = (lane) => ({ ...slow(lane), headers: { ...slow(lane).headers, "x-demo-fault": "html-502" } });
+	const failed = await drive(10, forSeconds(Math.max(2, BREAKER.cooldown_seconds)), failing);
+	progress("origin recovery: healthy requests until traffic flows again");
+	const recoveredAt = performance.now();
+	let flowing = Number.NaN;
+	const healthy = (lane) => ({ ...slow(lane), headers: { ...slow(lane).headers, "x-demo-fault-delay-ms": "0" } });
+	const recovery = await drive(10, () => !Number.isNaN(flowing) || performance.now() - recoveredAt > 30_000, (lane) => healthy(lane));
+	const firstOk = recovery.filter((r) => r.status === 200).sort((a, b) => a.at - b.at)[0];
+	if (firstOk) flowing = firstOk.at - recoveredAt;
+
+	const admitted = loaded.filter((r) => r.status === 200);
+	const shed = loaded.filter((r) => r.status === 529);
+	const orgRefused = loaded.filter((r) => r.status === 429);
+	const guardFailures = loaded.filter((r) => r.status !== 200 && r.status !== 529 && r.status !== 429);
+	const unloadedOk = unloaded.filter((r) => r.status === 200);
+	const p = (rows, q) => quantile(rows.map((r) => r.ms), q);
+	const shedP99 = p(shed, 0.99);
+	const ratioP99 = p(admitted, 0.99) / p(unloadedOk, 0.99);
+	const breakerOpened = failed.some((r) => r.status === 529);
+	const rows = [
+		["requests in the loaded run", loaded.length, "", ""],
+		["share shed (529)", `${((shed.length / loaded.length) * 100).toFixed(1)}%`, "", ""],
+		["refused by organisation share (429)", orgRefused.length, "", ""],
+		["shed answer latency p50 / p99", `${p(shed, 0.5).toFixed(2)} / ${shedP99.toFixed(2)} ms`, "p99 < 5 ms", yesNo(shedP99 < 5)],
+		["admitted latency p50 / p99, loaded", `${p(admitted, 0.5).toFixed(0)} / ${p(admitted, 0.99).toFixed(0)} ms`, "", ""],
+		["admitted latency p50 / p99, unloaded", `${p(unloadedOk, 0.5).toFixed(0)} / ${p(unloadedOk, 0.99).toFixed(0)} ms`, "", ""],
+		["admitted p99, loaded / unloaded", `${ratioP99.toFixed(2)}x`, "within 2x", yesNo(ratioP99 <= 2)],
+		["admitted requests failed by the guard", guardFailures.length, "0", yesNo(guardFailures.length === 0)],
+		["breaker opened during the origin failure", breakerOpened ? "yes" : "no", "yes", yesNo(breakerOpened)],
+		[
+			"origin recovery to traffic flowing",
+			Number.isNaN(flowing) ? "never (30 s)" : `${(flowing / 1000).toFixed(2)} s`,
+			`about the cooldown (${BREAKER.cooldown_seconds} s)`,
+			yesNo(!Number.isNaN(flowing) && flowing < (BREAKER.cooldown_seconds + 2) * 1000),
+		],
+	];
+	const report = table(["measure", "value", "goal", "met"], rows);
+	console.log(report);
+	if (guardFailures.length > 0) {
+		const statuses = [...new Set(guardFailures.map((r) => r.status))].join(", ");
+		console.log(`\nstatuses of the requests the guard failed: ${statuses}`);
+	}
+	if (!values["no-write"]) {
+		const setup =
+			`_Written by \`npm run loadtest\` on ${new Date().toISOString()}, ${process.platform} ${process.arch}, Node ${process.version}. ` +
+			`Local stack (Miniflare), in-flight bound ${CAPACITY}, ${ORGS} organisations; GET /v1/models with the demo origin's \`slow\` fault ` +
+			`(${ORIGIN_DELAY_MS} ms); unloaded: 20 in flight for ${SECONDS} s; loaded: ${LOAD} in flight for ${SECONDS} s; then \`html-502\` ` +
+			`until the breaker (${BREAKER.failures} failures in ${BREAKER.window_seconds} s, cooldown ${BREAKER.cooldown_seconds} s, ` +
+			`${BREAKER.probes} probes) opens, then healthy requests until one is answered 200. Client and server share the machine's cores._`;
+		writeSection(resolve(ROOT, "BENCHMARKS.md"), "## Overload (issue 7)", `${setup}\n\n${report}`, "# Benchmarks\n");
+		progress("wrote BENCHMARKS.md");
+	}
+} finally {
+	agent.destroy();
+	await stack.dispose();
+}

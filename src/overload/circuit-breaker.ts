@@ -1,0 +1,222 @@
+import type { BreakerConfig } from "./overload-config";
+
+/** Where the breaker stands: `closed` sends traffic, `open` sends none, `half-open` sends probes. */
+export type BreakerState = "closed" | "open" | "half-open";
+
+/**
+ * How an admitted request ended, as far as the origin's health goes. `cancelled`: the request never
+ * got the origin's verdict for reasons not the origin's (the client went away, the guard refused
+ * it after admission); it counts neither way and frees a probe's slot.
+ */
+export type BreakerOutcome = "success" | "failure" | "cancelled";
+
+/** One state change, reported once, for the log line. */
+export interface BreakerTransition {
+	readonly from: BreakerState;
+	readonly to: BreakerState;
+	/** Failures in the window when a closed breaker opens; 0 for changes from other states. */
+	readonly failures_in_window: number;
+	/** Probes that succeeded (or failed, timeouts included) in the half-open spell being left; else 0. */
+	readonly probes_ok: number;
+	readonly probes_failed: number;
+	/** When the change was made (epoch ms, the breaker's clock). */
+	readonly at: number;
+}
+
+/** A request the breaker lets through. Report its outcome exactly once (later calls are ignored). */
+export interface BreakerPass {
+	readonly ok: true;
+	/** Whether this request is one of the half-open probes. */
+	readonly probe: boolean;
+	done(outcome: BreakerOutcome): void;
+}
+
+/**
+ * A request refused without reaching the origin. `retryAfterMs` is the earliest it could be
+ * admitted: the cooldown left when open, 0 when half-open (the probes may settle at any moment);
+ * the caller floors the `retry-after` header at its configured value.
+ */
+export interface BreakerRefusal {
+	readonly ok: false;
+	readonly state: "open" | "half-open";
+	readonly retryAfterMs: number;
+}
+
+/** Construction options; everything time-dependent reads `now`. */
+export interface BreakerOptions {
+	/** The clock, in epoch ms (default `Date.now`). */
+	readonly now?: () => number;
+	/** Called once per state change, after the change is made. */
+	readonly onTransition?: (event: BreakerTransition) => void;
+	/**
+	 * A probe whose outcome has not arrived this long after admission counts as a timeout, so a
+	 * lost `done` cannot hold the breaker half-open for ever. Default: 10 minutes, the longest a
+	 * route may wait for the origin's response headers.
+	 */
+	readonly probeTimeoutMs?: number;
+}
+
+/** The default {@link BreakerOptions.probeTimeoutMs}. */
+export const DEFAULT_PROBE_TIMEOUT_MS = 600_000;
+
+/**
+ * Whether an origin answer counts against its health: any 5xx (the origin's own 503 and 529
+ * included), a connection error, or a timeout. 4xx are the caller's problem, not the origin's.
+ */
+export function isOriginFailure(status: number | "network-error" | "timeout"): boolean {
+	if (typeof status !== "number") return true;
+	return status >= 500 && status <= 599;
+}
+
+/**
+ * An origin circuit breaker for one isolate. Closed, it admits everything and counts failures in a
+ * sliding window; `failures` of them within `windowMs` open it. Open, it refuses everything until
+ * `cooldownMs` has passed, then turns half-open on the next look. Half-open, it admits exactly
+ * `probes` requests at a time and refuses the rest: all of them succeeding closes it (with an
+ * empty window), any one failing opens it again for a fresh cooldown.
+ *
+ * Successes do not reset the window: an origin failing every other request should still trip it.
+ * Outcomes belong to the state spell in which their request was admitted; one arriving after the
+ * state has changed is ignored, so a slow success from before the breaker opened cannot close it,
+ * and a late failure from before it closed cannot reopen it.
+ *
+ * Report an outcome as soon as the origin's status is known (its response headers), not at the end
+ * of a long stream, so probes settle promptly.
+ */
+export class CircuitBreaker {
+	readonly #config: BreakerConfig;
+	readonly #now: () => number;
+	readonly #onTransition: ((event: BreakerTransition) => void) | undefined;
+	readonly #probeTimeoutMs: number;
+	#state: BreakerState = "closed";
+	// Bumped on every state change; an outcome from an earlier spell is stale.
+	#spell = 0;
+	#clock = Number.NEGATIVE_INFINITY;
+	// Closed: the times of the last `failures` failures, a ring so memory stays bounded.
+	readonly #failureTimes: number[];
+	#nextSlot = 0;
+	#failureCount = 0;
+	// Open: when the cooldown ends.
+	#openUntil = 0;
+	// Half-open: admission times of probes in flight, and the settled probes' tally.
+	readonly #probesInFlight = new Set<{ readonly admittedAt: number }>();
+	#probesOk = 0;
+	#probesFailed = 0;
+
+	constructor(config: BreakerConfig, options: BreakerOptions = {}) {
+		this.#config = config;
+		this.#now = options.now ?? Date.now;
+		this.#onTransition = options.onTransition;
+		this.#probeTimeoutMs = options.probeTimeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS;
+		this.#failureTimes = new Array<number>(config.failures).fill(0);
+	}
+
+	/** The state now (a cooldown that has run out shows, and is reported, as half-open). */
+	get state(): BreakerState {
+		this.#advance(this.#time());
+		return this.#state;
+	}
+
+	/** Lets a request through to the origin, or refuses it at once. */
+	admit(): BreakerPass | BreakerRefusal {
+		const now = this.#time();
+		this.#advance(now);
+		if (this.#state === "open") return { ok: false, state: "open", retryAfterMs: this.#openUntil - now };
+		if (this.#state === "closed") return this.#pass(false, now);
+		if (this.#probesInFlight.size + this.#probesOk < this.#config.probes) return this.#pass(true, now);
+		return { ok: false, state: "half-open", retryAfterMs: 0 };
+	}
+
+	#pass(probe: boolean, now: number): BreakerPass {
+		const spell = this.#spell;
+		const token = { admittedAt: now };
+		if (probe) this.#probesInFlight.add(token);
+		let settled = false;
+		return {
+			ok: true,
+			probe,
+			done: (outcome) => {
+				if (settled) return;
+				settled = true;
+				const at = this.#time();
+				this.#advance(at);
+				if (spell !== this.#spell) return;
+				if (probe) this.#settleProbe(token, outcome, at);
+				else if (outcome === "failure") this.#recordFailure(at);
+			},
+		};
+	}
+
+	#settleProbe(token: { readonly admittedAt: number }, outcome: BreakerOutcome, now: number): void {
+		this.#probesInFlight.delete(token);
+		if (outcome === "success") {
+			this.#probesOk++;
+			if (this.#probesOk >= this.#config.probes) this.#moveTo("closed", now);
+		} else if (outcome === "failure") {
+			this.#probesFailed++;
+			this.#moveTo("open", now);
+		}
+	}
+
+	#recordFailure(now: number): void {
+		const size = this.#config.failures;
+		this.#failureTimes[this.#nextSlot] = now;
+		this.#nextSlot = (this.#nextSlot + 1) % size;
+		this.#failureCount = Math.min(size, this.#failureCount + 1);
+		// When the ring is full, the next slot holds the oldest of the last `failures` failures.
+		const oldest = this.#failureTimes[this.#nextSlot] ?? now;
+		if (this.#failureCount === size && now - oldest < this.#config.windowMs) this.#moveTo("open", now);
+	}
+
+	#failuresInWindow(now: number): number {
+		let count = 0;
+		for (let i = 0; i < this.#failureCount; i++) {
+			if (now - (this.#failureTimes[i] ?? now) < this.#config.windowMs) count++;
+		}
+		return count;
+	}
+
+	/** Applies the changes that time alone makes: cooldown over, probe timed out. */
+	#advance(now: number): void {
+		if (this.#state === "open" && now >= this.#openUntil) this.#moveTo("half-open", now);
+		if (this.#state !== "half-open") return;
+		for (const token of this.#probesInFlight) {
+			if (now - token.admittedAt >= this.#probeTimeoutMs) {
+				this.#probesInFlight.delete(token);
+				this.#probesFailed++;
+				this.#moveTo("open", now);
+				return;
+			}
+		}
+	}
+
+	#moveTo(to: BreakerState, now: number): void {
+		const from = this.#state;
+		const event: BreakerTransition = {
+			from,
+			to,
+			failures_in_window: from === "closed" ? this.#failuresInWindow(now) : 0,
+			probes_ok: from === "half-open" ? this.#probesOk : 0,
+			probes_failed: from === "half-open" ? this.#probesFailed : 0,
+			at: now,
+		};
+		this.#state = to;
+		this.#spell++;
+		this.#probesInFlight.clear();
+		this.#probesOk = 0;
+		this.#probesFailed = 0;
+		if (to === "open") this.#openUntil = now + this.#config.cooldownMs;
+		if (to === "closed") {
+			this.#failureCount = 0;
+			this.#nextSlot = 0;
+		}
+		this.#onTransition?.(event);
+	}
+
+	/** The clock, never running backwards: a step back would stretch a cooldown or a window. */
+	#time(): number {
+		const now = this.#now();
+		if (now > this.#clock) this.#clock = now;
+		return this.#clock;
+	}
+}
