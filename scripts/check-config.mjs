@@ -36,12 +36,15 @@ for (const environment of environments) {
 	const hasOriginBinding = (config.services ?? []).some((service) => service.binding === "ORIGIN");
 	const hasKeysBinding = (config.kv_namespaces ?? []).some((namespace) => namespace.binding === "KEYS");
 	try {
-		const guard = parseGuardConfig({ ...vars, hasOriginBinding, hasKeysBinding });
+		// Secrets live in Cloudflare, not in the file: assume the required ones are set, and say which.
+		const required = Array.isArray(vars.REQUIRED_SECRETS) ? vars.REQUIRED_SECRETS : [];
+		const guard = parseGuardConfig({ ...vars, hasOriginBinding, hasKeysBinding, presentSecrets: required.join(",") });
 		const zone = parseZoneLimit(vars.ZONE_PLAN, vars.ZONE_BODY_LIMIT_BYTES);
 		if (vars.TIERS !== undefined) parseTierConfig(vars);
 		const origin = hasOriginBinding ? "service binding ORIGIN" : guard.originUrl ?? "per-route origins";
 		const plan = zone === undefined ? "no ZONE_PLAN set" : `zone body limit ${zone.bytes} bytes`;
-		console.log(`✔ ${label}: ${guard.routes.length} routes, origin ${origin}, ${plan}`);
+		const secrets = required.length === 0 ? "" : `; needs secrets ${required.join(", ")} (wrangler secret put)`;
+		console.log(`✔ ${label}: ${guard.routes.length} routes, origin ${origin}, ${plan}${secrets}`);
 		for (const warning of zone === undefined ? [] : capsOverZoneLimit(guard.routes, zone)) console.warn(`  ⚠ ${label}: ${warning}`);
 	} catch (error) {
 		console.error(`✘ ${label}: ${error instanceof Error ? error.message : error}`);

@@ -26,6 +26,14 @@ export interface Env {
 	LIMITER_MODE?: unknown;
 	/** Load shedding and the origin circuit breaker (`src/overload/overload-config.ts`). */
 	OVERLOAD?: unknown;
+	/** Secrets a deployed environment cannot run without, e.g. `["ORIGIN_TOKEN"]`. */
+	REQUIRED_SECRETS?: unknown;
+	/** A secret (`wrangler secret put ORIGIN_TOKEN`) sent to the origin so it can tell the guard's traffic. */
+	ORIGIN_TOKEN?: string;
+	/** The header that carries ORIGIN_TOKEN (default `x-origin-token`). */
+	ORIGIN_TOKEN_HEADER?: unknown;
+	/** Optional Workers Analytics Engine dataset: one data point per request. */
+	ANALYTICS?: AnalyticsEngineDataset;
 	/** One usage object per organisation (`src/limits/`). */
 	USAGE?: DurableObjectNamespace<UsageObject>;
 }

@@ -64,10 +64,15 @@ describe("mid-stream failure", () => {
 	});
 });
 
+/** The guard's answer as a client reads it, event by event (callGuard would take the body first). */
+async function openStream(path: string, init: RequestInit, overrides: Record<string, unknown>): Promise<Response> {
+	return (await startGuard(path, init, overrides)).response;
+}
+
 describe("keep-alive pings", () => {
 	it("sends pings between events while the origin is silent, and the stream still ends normally", async () => {
 		const ROUTES = routesWith("messages.create", { ping_interval_seconds: 0.05 });
-		const response = await callGuard(
+		const response = await openStream(
 			"/v1/messages",
 			postMessage({ ...MESSAGE, stream: true }, { "x-demo-fault": "slow-stream", "x-demo-fault-delay-ms": "400" }),
 			{ ROUTES },
@@ -86,7 +91,7 @@ describe("keep-alive pings", () => {
 describe("origin time bounds", () => {
 	it("ends a stream whose origin is silent past stream_idle_timeout_seconds with an error event", async () => {
 		const ROUTES = routesWith("messages.create", { stream_idle_timeout_seconds: 0.2, ping_interval_seconds: 0.05 });
-		const response = await callGuard(
+		const response = await openStream(
 			"/v1/messages",
 			postMessage({ ...MESSAGE, stream: true }, { "x-demo-fault": "slow-stream", "x-demo-fault-delay-ms": "10000" }),
 			{ ROUTES },

@@ -15,10 +15,12 @@ export interface LimitedBody {
 	readonly failed: Promise<GuardError>;
 	/** The failure already seen, if any (for a fetch that rejected because the body errored). */
 	failure(): GuardError | undefined;
+	/** Body bytes read so far. */
+	bytes(): number;
 }
 
 const MIB = 1024 * 1024;
-const NO_BODY: Omit<LimitedBody, "signal"> = { body: null, failed: new Promise(() => undefined), failure: () => undefined };
+const NO_BODY: Omit<LimitedBody, "signal"> = { body: null, failed: new Promise(() => undefined), failure: () => undefined, bytes: () => 0 };
 
 /**
  * Admits a request body under its route's cap (`max_body_bytes`).
@@ -59,7 +61,7 @@ export function limitBody(request: Request, route: Route, state: RequestState, i
 		abort.abort();
 		reportFailure(failure);
 	}, inspector);
-	return { body: counter.readable, signal: abort.signal, failed, failure: () => failure };
+	return { body: counter.readable, signal: abort.signal, failed, failure: () => failure, bytes: counter.bytes };
 }
 
 /**

@@ -14,6 +14,10 @@ export interface RawGuardConfig {
 	WORKSPACE_LIMITS?: unknown;
 	LIMITER_MODE?: unknown;
 	OVERLOAD?: unknown;
+	REQUIRED_SECRETS?: unknown;
+	ORIGIN_TOKEN_HEADER?: unknown;
+	/** The names, comma-separated, of the secrets REQUIRED_SECRETS lists that are set (never values). */
+	presentSecrets?: string;
 	/** Whether a service binding named `ORIGIN` is bound. */
 	hasOriginBinding: boolean;
 	/** Whether a KV namespace named `KEYS` is bound. */
@@ -41,7 +45,12 @@ export interface GuardConfig {
 	readonly limiterMode: "exact" | "lease";
 	/** Load shedding, organisations' shares and the origin circuit breaker (`src/overload/`). */
 	readonly overload: OverloadConfig;
+	/** The header that carries the `ORIGIN_TOKEN` secret to the origin, when it is set. */
+	readonly originTokenHeader: string;
 }
+
+/** The secrets the guard knows how to use; REQUIRED_SECRETS may name only these. */
+export const KNOWN_SECRETS = ["ORIGIN_TOKEN"] as const;
 
 const DEFAULT_IDENTITY: IdentityHeaders = { org: "x-guard-org-id", key: "x-guard-key-id", workspace: "x-guard-workspace-id" };
 const HEADER_NAME = /^[a-z0-9][a-z0-9-]*$/;
@@ -51,6 +60,7 @@ const HEADER_NAME = /^[a-z0-9][a-z0-9-]*$/;
  * Shared by the Worker and by `npm run check-config`, so both say the same thing.
  */
 export function parseGuardConfig(raw: RawGuardConfig): GuardConfig {
+	checkSecrets(raw.REQUIRED_SECRETS, raw.presentSecrets ?? "");
 	const routes = parseRouteTable(raw.ROUTES);
 	const originUrl = raw.ORIGIN_URL === undefined || raw.ORIGIN_URL === "" ? undefined : parseOriginUrl(raw.ORIGIN_URL, "ORIGIN_URL");
 	if (!raw.hasOriginBinding && originUrl === undefined) {
@@ -74,7 +84,34 @@ export function parseGuardConfig(raw: RawGuardConfig): GuardConfig {
 		keyCacheTtlMs: parseTtl(raw.KEY_CACHE_TTL_SECONDS) * 1000,
 		identityHeaders: parseIdentityHeaders(raw.IDENTITY_HEADERS),
 		overload: parseOverloadGroups(parseOverloadConfig(raw.OVERLOAD), routes),
+		originTokenHeader: parseHeaderName(raw.ORIGIN_TOKEN_HEADER, "ORIGIN_TOKEN_HEADER") ?? "x-origin-token",
 	};
+}
+
+/**
+ * A deployed environment lists the secrets it cannot run without; one missing (never set with
+ * `wrangler secret put`) stops the guard with a message naming it, rather than letting it serve
+ * requests the origin would then refuse or, worse, accept without the credential.
+ */
+function checkSecrets(required: unknown, present: string): void {
+	if (required === undefined) return;
+	if (!Array.isArray(required) || !required.every((name) => typeof name === "string")) {
+		throw new ConfigError("REQUIRED_SECRETS", `must be an array of secret names such as ["ORIGIN_TOKEN"], got ${describe(required)}`);
+	}
+	const known: readonly string[] = KNOWN_SECRETS;
+	const unknown = required.find((name) => !known.includes(name));
+	if (unknown !== undefined) throw new ConfigError("REQUIRED_SECRETS", `${JSON.stringify(unknown)} is not a secret the guard uses (${known.join(", ")})`);
+	const set = new Set(present.split(","));
+	const missing = required.find((name) => !set.has(name));
+	if (missing !== undefined) {
+		throw new ConfigError(missing, "this environment requires the secret, and it is not set; set it with `npx wrangler secret put " + `${missing} --env <environment>\``);
+	}
+}
+
+function parseHeaderName(value: unknown, at: string): string | undefined {
+	if (value === undefined || value === "") return undefined;
+	if (typeof value !== "string" || !HEADER_NAME.test(value)) throw new ConfigError(at, `must be a lower-case header name, got ${describe(value)}`);
+	return value;
 }
 
 /** A group cap for a group no route has is a typo that would leave the real group unbounded. */

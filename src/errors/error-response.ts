@@ -38,9 +38,10 @@ export function errorResponse(init: ErrorResponseInit): Response {
 	headers.set("content-type", "application/json");
 	headers.set("request-id", init.requestId);
 	headers.set("x-should-retry", String(init.shouldRetry ?? shouldRetry(init.status)));
-	const body = JSON.stringify(errorEnvelope(init.type, init.message, init.requestId));
-	if (init.holdOpenUntil === undefined) return new Response(body, { status: init.status, headers });
-	const bytes = new TextEncoder().encode(body);
+	const bytes = new TextEncoder().encode(JSON.stringify(errorEnvelope(init.type, init.message, init.requestId)));
+	// Stated, so the log line can count the bytes sent (the runtime would send the same length).
+	headers.set("content-length", String(bytes.byteLength));
+	if (init.holdOpenUntil === undefined) return new Response(bytes, { status: init.status, headers });
 	// A fixed length: the client has the complete answer before the response ends.
 	const { readable, writable } = new FixedLengthStream(bytes.byteLength);
 	const writer = writable.getWriter();

@@ -5,7 +5,7 @@ import type { GuardConfig } from "../config/guard-config";
 import type { Env } from "../env";
 import { errorResponse } from "../errors/error-response";
 import { GuardError } from "../errors/guard-error";
-import { logRequest } from "../log/request-log";
+import { logRequest, requestLogLine } from "../log/request-log";
 import { Overload } from "../overload/admission";
 import { proxyRoute } from "../proxy/proxy";
 import { type GuardRequest, withRequestState } from "./request-state";
@@ -86,7 +86,7 @@ function renderError(error: unknown, request: GuardRequest): Response {
 	});
 }
 
-function stampAndLog(response: Response, request: GuardRequest): Response {
+function stampAndLog(response: Response, request: GuardRequest, env: Env, ctx: ExecutionContext): Response {
 	let final = response;
 	const extra = Object.entries(request.guard.responseHeaders);
 	if (response.headers.get("request-id") !== request.guard.requestId || extra.length > 0) {
@@ -94,6 +94,11 @@ function stampAndLog(response: Response, request: GuardRequest): Response {
 		final.headers.set("request-id", request.guard.requestId);
 		for (const [name, value] of extra) if (!final.headers.has(name)) final.headers.set(name, value);
 	}
-	logRequest(request.guard, request, final);
+	const state = request.guard;
+	const analytics = env?.ANALYTICS;
+	const write = (bytesOut: number | undefined) => logRequest(requestLogLine(state, request, final, bytesOut), analytics);
+	// A proxied body is logged when it ends, so the line has its bytes and the whole time taken.
+	if (state.bodyEnded) ctx.waitUntil(state.bodyEnded.then(write));
+	else write(undefined);
 	return final;
 }

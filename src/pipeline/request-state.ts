@@ -18,6 +18,12 @@ export interface RequestState {
 	readonly responseHeaders: Record<string, string>;
 	/** The decisions taken, by concern (`cap`, `config`, ...), with their numbers. */
 	readonly decisions: Record<string, unknown>;
+	/** Request body bytes read so far (the counting pump's count). */
+	bytesIn?: () => number;
+	/** Milliseconds from the request's arrival to the origin's response headers. */
+	originMs?: number;
+	/** For a proxied body: settles when the client has taken it all (or left), with the bytes sent if known. */
+	bodyEnded?: Promise<number | undefined>;
 }
 
 /** A request as the pipeline's stages see it: itty-router's request plus the guard's state. */

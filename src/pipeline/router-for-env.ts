@@ -1,5 +1,5 @@
 import { ConfigError } from "../config/config-error";
-import { parseGuardConfig, type RawGuardConfig } from "../config/guard-config";
+import { KNOWN_SECRETS, parseGuardConfig, type RawGuardConfig } from "../config/guard-config";
 import type { Env } from "../env";
 import { buildBrokenRouter, buildGuardRouter, type GuardRouter } from "./guard-router";
 
@@ -16,6 +16,9 @@ function rawConfig(env: Env): RawGuardConfig {
 		WORKSPACE_LIMITS: env.WORKSPACE_LIMITS,
 		LIMITER_MODE: env.LIMITER_MODE,
 		OVERLOAD: env.OVERLOAD,
+		REQUIRED_SECRETS: env.REQUIRED_SECRETS,
+		ORIGIN_TOKEN_HEADER: env.ORIGIN_TOKEN_HEADER,
+		presentSecrets: KNOWN_SECRETS.filter((name) => typeof env[name] === "string" && env[name] !== "").join(","),
 		hasOriginBinding: env.ORIGIN !== undefined,
 		hasKeysBinding: env.KEYS !== undefined,
 	};

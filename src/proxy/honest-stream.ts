@@ -11,8 +11,8 @@ export interface StreamHooks {
 	abortUpstream(): void;
 	/** Whether the origin is known to be overloaded (its breaker is not closed) when the stream fails. */
 	overloaded(): boolean;
-	/** Called once, however the stream ends. */
-	ended(): void;
+	/** Called once, however the stream ends, with the bytes the client was sent. */
+	ended(bytesOut: number): void;
 }
 
 /**
@@ -44,7 +44,7 @@ export function honestEventStream(
 				origin_error: outcome.originErrorType ?? null,
 			};
 			if (outcome.kind === "failed") abortUpstream();
-			ended();
+			ended(outcome.bytesOut);
 		},
 	});
 }

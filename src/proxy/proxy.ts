@@ -36,13 +36,22 @@ export function proxyRoute(route: Route, config: GuardConfig, overload: Overload
 		state.origin = target.name;
 		// First, before any key lookup or body byte: shedding must cost next to nothing.
 		const admitted = admitToOrigin(overload, group, target.name, state);
+		let ended: (bytesOut: number | undefined) => void = () => undefined;
+		const bodyEnded = new Promise<number | undefined>((resolve) => {
+			ended = (bytesOut) => {
+				admitted.release();
+				resolve(bytesOut);
+			};
+		});
 		// The client gone frees the slot at once, even if workerd then stops running this request.
-		request.signal?.addEventListener("abort", () => admitted.release(), { once: true });
+		request.signal?.addEventListener("abort", () => ended(undefined), { once: true });
 		try {
-			const { response, releases } = await forward(request, env, ctx, target, incoming, admitted);
-			if (releases) return response;
+			const { response, eventStream } = await forward(request, env, ctx, target, incoming, admitted, ended);
+			state.bodyEnded = bodyEnded;
+			if (eventStream) return response;
 			const length = declaredLength(response.headers);
-			const body = onBodyEnd(response.body, typeof length === "number" ? length : undefined, () => admitted.release());
+			const known = typeof length === "number" ? length : undefined;
+			const body = onBodyEnd(response.body, known, ended);
 			return body === response.body ? response : new Response(body, response);
 		} catch (error) {
 			admitted.release();
@@ -57,7 +66,8 @@ export function proxyRoute(route: Route, config: GuardConfig, overload: Overload
 		target: OriginTarget,
 		incoming: URL,
 		admitted: Admitted,
-	): Promise<{ response: Response; releases: boolean }> {
+		ended: (bytesOut: number | undefined) => void,
+	): Promise<{ response: Response; eventStream: boolean }> {
 		const state = request.guard;
 		const identity = route.auth ? await authenticate(request, route, config, keyStoreOf(env), state) : undefined;
 		if (identity) admitted.claimOrg(identity.orgId);
@@ -68,6 +78,7 @@ export function proxyRoute(route: Route, config: GuardConfig, overload: Overload
 		if (limits) Object.assign(state.responseHeaders, limits.headers);
 		const names = config.identityHeaders;
 		const limited = limitBody(request, route, state, longRequestCheck(route, state));
+		state.bytesIn = limited.bytes;
 		// One abort for the upload: a body over a bound, the response-time bound, or the client gone.
 		const upstreamAbort = new AbortController();
 		const signal = AbortSignal.any([limited.signal, upstreamAbort.signal, ...clientSignal(request)]);
@@ -79,6 +90,8 @@ export function proxyRoute(route: Route, config: GuardConfig, overload: Overload
 					[names.org]: identity?.orgId ?? null,
 					[names.key]: identity?.keyId ?? null,
 					[names.workspace]: identity?.workspaceId ?? null,
+					// A client's copy is always dropped; only the guard may vouch for its traffic.
+					[config.originTokenHeader]: env.ORIGIN_TOKEN || null,
 				},
 			}),
 			body: limited.body,
@@ -115,12 +128,13 @@ export function proxyRoute(route: Route, config: GuardConfig, overload: Overload
 		} finally {
 			timer.clear();
 		}
+		state.originMs = Date.now() - state.startedAt;
 		admitted.reached(isOriginFailure(upstream.status) ? "failure" : "success");
 
 		if (upstream.status >= 400) {
 			const { response, type } = await normaliseOriginError(upstream, state.requestId);
 			state.errorType = type;
-			return { response, releases: false };
+			return { response, eventStream: false };
 		}
 		const settle = route.meterTokens ? limits?.settle : undefined;
 		const tapKind = usageKind(upstream.headers.get("content-type"));
@@ -135,7 +149,7 @@ export function proxyRoute(route: Route, config: GuardConfig, overload: Overload
 			? honestEventStream(tapped, route, state, {
 					abortUpstream: () => upstreamAbort.abort(),
 					overloaded: () => overload.breakerFor(target.name).state !== "closed",
-					ended: () => admitted.release(),
+					ended,
 				})
 			: tapped;
 		const response = new Response(body, {
@@ -144,7 +158,7 @@ export function proxyRoute(route: Route, config: GuardConfig, overload: Overload
 			headers: clientResponseHeaders(upstream.headers, state.requestId),
 		});
 		const originBase = target.name.startsWith("http") ? target.name : undefined;
-		return { response: await rewriteResponseUrls(response, route.rewriteUrls, incoming.origin, originBase), releases: eventStream };
+		return { response: await rewriteResponseUrls(response, route.rewriteUrls, incoming.origin, originBase), eventStream };
 	}
 }
 

@@ -38,13 +38,13 @@ describe("npm run check-config", () => {
 		const typo = checkConfig(base.replace('path = "/v1/models"', 'pth = "/v1/models"'));
 		expect(typo.status).toBe(1);
 		expect(typo.output).toContain("ROUTES[11].pth: unknown field");
-		const envWithoutOrigin = `${base}\n[env.staging]\n[env.staging.vars]\nROUTES = '[{"methods":["GET"],"path":"/v1/models","max_body_bytes":0,"auth":false}]'\n`;
-		const staging = checkConfig(envWithoutOrigin);
-		expect(staging.status).toBe(1);
-		expect(staging.output).toContain("env.staging: ORIGIN_URL: ROUTES[0] has no origin of its own");
+		const envWithoutOrigin = `${base}\n[env.lab]\n[env.lab.vars]\nROUTES = '[{"methods":["GET"],"path":"/v1/models","max_body_bytes":0,"auth":false}]'\n`;
+		const lab = checkConfig(envWithoutOrigin);
+		expect(lab.status).toBe(1);
+		expect(lab.output).toContain("env.lab: ORIGIN_URL: ROUTES[0] has no origin of its own");
 		const keyless = checkConfig(`${envWithoutOrigin.replace(',"auth":false', ',"group":"models"')}ORIGIN_URL = "https://api.example.com"\n`);
 		expect(keyless.status).toBe(1);
-		expect(keyless.output).toContain("env.staging: KEYS: ROUTES[0] needs API keys, so bind a KV namespace named KEYS");
+		expect(keyless.output).toContain("env.lab: KEYS: ROUTES[0] needs API keys, so bind a KV namespace named KEYS");
 	});
 
 	it("warns about every cap above the zone plan's body limit, and names a bad plan", () => {
