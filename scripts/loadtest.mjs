@@ -9,8 +9,7 @@ import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { quantile, table, writeSection, yesNo } from "./bench/report.mjs";
 import { ROOT } from "./lib/build-worker.mjs";
-import { loadTs } from "./lib/load-ts.mjs";
-import { startLocalStack } from "./lib/local-stack.mjs";
+import { seedKeys, startLocalStack } from "./lib/local-stack.mjs";
 
 process.env.WRANGLER_SEND_METRICS = "false";
 const { values } = parseArgs({ options: { seconds: { type: "string", default: "10" }, "no-write": { type: "boolean", default: false } } });
@@ -81,23 +80,15 @@ const stack = await startLocalStack({
 });
 try {
 	// Several organisations, so the test measures the guard's capacity, not one organisation's share.
-	const { KeyStore, hashApiKey } = await loadTs("scripts/lib/key-tools.ts");
-	const store = new KeyStore(await stack.mf.getKVNamespace("KEYS", "edge-guard"));
-	const keys = [];
-	for (let i = 0; i < ORGS; i++) {
-		const key = `sk-guard-LoadTestKey${String(i).padStart(2, "0")}${"0".repeat(26)}`;
-		await store.save({
-			id: `key_load_${i}`,
-			org_id: `org_load_${i}`,
-			name: `load ${i}`,
-			scopes: ["models"],
-			hash: await hashApiKey(key),
-			workspace_id: null,
-			status: "active",
-			created_at: new Date(0).toISOString(),
-		});
-		keys.push(key);
-	}
+	const loadKeys = Array.from({ length: ORGS }, (_, i) => ({
+		key: `sk-guard-LoadTestKey${String(i).padStart(2, "0")}${"0".repeat(26)}`,
+		id: `key_load_${i}`,
+		org_id: `org_load_${i}`,
+		name: `load ${i}`,
+		scopes: ["models"],
+	}));
+	await seedKeys(stack.mf, loadKeys);
+	const keys = loadKeys.map(({ key }) => key);
 	const base = stack.url;
 	const slow = (lane) => ({
 		base,

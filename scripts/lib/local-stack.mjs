@@ -57,15 +57,19 @@ export async function startLocalStack(options = {}) {
 		],
 	});
 	const url = await mf.ready;
-	if (options.seedDemoKeys !== false) await seedDemoKeys(mf);
+	if (options.seedDemoKeys !== false) await seedKeys(mf, DEMO_KEYS);
 	return { url, mf, dispose: () => mf.dispose() };
 }
 
-/** @param {Miniflare} mf */
-async function seedDemoKeys(mf) {
+/**
+ * Stores active keys in the local stack's KEYS namespace, as `npm run keys -- create` would.
+ * @param {Miniflare} mf
+ * @param {{ key: string, id: string, org_id: string, name: string, scopes: string[] }[]} keys
+ */
+export async function seedKeys(mf, keys) {
 	const { KeyStore, hashApiKey } = await loadTs("scripts/lib/key-tools.ts");
 	const store = new KeyStore(await mf.getKVNamespace("KEYS", "edge-guard"));
-	for (const { key, ...fields } of DEMO_KEYS) {
+	for (const { key, ...fields } of keys) {
 		await store.save({ ...fields, hash: await hashApiKey(key), workspace_id: null, status: "active", created_at: new Date(0).toISOString() });
 	}
 }

@@ -104,7 +104,7 @@ function checkSecrets(required: unknown, present: string): void {
 	const set = new Set(present.split(","));
 	const missing = required.find((name) => !set.has(name));
 	if (missing !== undefined) {
-		throw new ConfigError(missing, "this environment requires the secret, and it is not set; set it with `npx wrangler secret put " + `${missing} --env <environment>\``);
+		throw new ConfigError(missing, `this environment requires the secret, and it is not set; set it with \`npx wrangler secret put ${missing} --env <environment>\``);
 	}
 }
 
