@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// `npm start [-- --port N] [--host H] [--env NAME] [--var NAME=JSON ...]`: serves the guard in front
-// of the demo origin. `--var` replaces one of wrangler.toml's variables for this run, e.g.
+// `npm start [-- --port N] [--host H] [--env NAME] [--var NAME=JSON ...] [--origin URL]`: serves the
+// guard in front of the demo origin, or in front of the origin at URL with `--origin`. `--var` replaces one of wrangler.toml's variables for this run, e.g.
 // `--var 'OVERLOAD={"max_in_flight":5}'`.
 import { parseArgs } from "node:util";
 import { startLocalStack } from "./lib/local-stack.mjs";
@@ -13,6 +13,7 @@ const { values } = parseArgs({
 		host: { type: "string", default: "127.0.0.1" },
 		env: { type: "string" },
 		var: { type: "string", multiple: true, default: [] },
+		origin: { type: "string" },
 	},
 });
 const vars = {};
@@ -34,14 +35,19 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
 	process.exit(2);
 }
 
+if (values.origin !== undefined && !/^https?:\/\/[^/]/.test(values.origin)) {
+	console.error(`--origin: expected an http(s) URL such as http://127.0.0.1:9000, got ${JSON.stringify(values.origin)}`);
+	process.exit(2);
+}
+
 let stack;
 try {
-	stack = await startLocalStack({ host: values.host, port, env: values.env, vars });
+	stack = await startLocalStack({ host: values.host, port, env: values.env, vars, origin: values.origin });
 } catch (error) {
 	console.error(`edge-guard could not start: ${error instanceof Error ? error.message : error}`);
 	process.exit(1);
 }
-console.log(`edge-guard listening on ${stack.url.origin} (in front of the bundled demo origin)`);
+console.log(`edge-guard listening on ${stack.url.origin} (in front of ${values.origin ?? "the bundled demo origin"})`);
 
 let stopping = false;
 for (const signal of ["SIGINT", "SIGTERM"]) {

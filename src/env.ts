@@ -32,6 +32,10 @@ export interface Env {
 	ORIGIN_TOKEN?: string;
 	/** The header that carries ORIGIN_TOKEN (default `x-origin-token`). */
 	ORIGIN_TOKEN_HEADER?: unknown;
+	/** The guard's public base URL (`https://api.example.com`): where `rewrite_urls` points links. */
+	PUBLIC_URL?: unknown;
+	/** `true` (default): a valid `Content-Length` body that needs no look inside is forwarded untouched. */
+	TRUST_DECLARED_LENGTH?: unknown;
 	/** Optional Workers Analytics Engine dataset: one data point per request. */
 	ANALYTICS?: AnalyticsEngineDataset;
 	/** One usage object per organisation (`src/limits/`). */

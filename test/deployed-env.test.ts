@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { analyticsPoint, type RequestLogLine } from "../src/log/request-log";
-import { callGuardToSink, readEnvelope, sinkRecord } from "./helpers";
+import { callGuardToSink, readEnvelope, sinkRecord, configProblem, MISCONFIGURED } from "./helpers";
 import { TEST_KEY } from "./keys";
 
 afterEach(() => {
@@ -16,17 +16,18 @@ async function logLines(run: () => Promise<unknown>): Promise<RequestLogLine[]> 
 
 describe("secrets", () => {
 	it("refuses to serve a deployed environment whose required secret is missing, naming it", async () => {
-		const response = await callGuardToSink("/v1/models", {}, { REQUIRED_SECRETS: ["ORIGIN_TOKEN"] });
+		const { response, envelope: body, problem } = await configProblem("/v1/models", { REQUIRED_SECRETS: ["ORIGIN_TOKEN"] });
 		expect(response.status).toBe(500);
-		const body = await readEnvelope(response);
 		expect(body.error.type).toBe("api_error");
-		expect(body.error.message).toContain("ORIGIN_TOKEN: this environment requires the secret, and it is not set");
+		expect(body.error.message).toBe(MISCONFIGURED);
+		expect(problem).toContain("ORIGIN_TOKEN: this environment requires the secret, and it is not set");
 		await expect(sinkRecord(body.request_id)).rejects.toThrow("no record");
 	});
 
 	it("refuses a REQUIRED_SECRETS entry the guard does not use", async () => {
-		const response = await callGuardToSink("/v1/models", {}, { REQUIRED_SECRETS: ["ORIGIN_TOKN"] });
-		expect((await readEnvelope(response)).error.message).toContain('REQUIRED_SECRETS: "ORIGIN_TOKN" is not a secret the guard uses');
+		const { envelope, problem } = await configProblem("/v1/models", { REQUIRED_SECRETS: ["ORIGIN_TOKN"] });
+		expect(envelope.error.message).toBe(MISCONFIGURED);
+		expect(problem).toContain('REQUIRED_SECRETS: "ORIGIN_TOKN" is not a secret the guard uses');
 	});
 
 	it("sends ORIGIN_TOKEN to the origin in its header, replacing any copy the client sent, and never logs it", async () => {

@@ -2,6 +2,7 @@ import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test"
 import { env } from "cloudflare:workers";
 import worker from "../src/index";
 import type { Env } from "../src/env";
+import { vi } from "vitest";
 import { TEST_KEY } from "./keys";
 
 /** The SPEC's envelope, as a test reads it. */
@@ -112,4 +113,27 @@ export function chunkedStream(bytes: Uint8Array, chunkSize = 64 * 1024): Readabl
 			offset += chunkSize;
 		},
 	}) as ReadableStream<Uint8Array>;
+}
+
+/** The fixed message every request gets while the configuration is invalid. */
+export const MISCONFIGURED = "The service is misconfigured; its operator has been told. Please retry later.";
+
+/**
+ * Calls the guard with a configuration it must refuse, and returns the client's envelope and the
+ * field-by-field problem the guard logged for the operator (never shown to the client).
+ */
+export async function configProblem(
+	path: string,
+	overrides: Partial<Env>,
+	init?: RequestInit,
+): Promise<{ response: Response; envelope: Envelope; problem: string }> {
+	const spy = vi.spyOn(console, "error");
+	try {
+		const response = await callGuardToSink(path, init, overrides);
+		const envelope = await readEnvelope(response);
+		const logged = spy.mock.calls.map(([first]) => first as { message?: string; field?: string; problem?: string }).find((line) => line?.message === "invalid configuration");
+		return { response, envelope, problem: logged ? `${logged.field}: ${logged.problem}` : "" };
+	} finally {
+		spy.mockRestore();
+	}
 }

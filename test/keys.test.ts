@@ -3,7 +3,7 @@ import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { generateApiKey, hashApiKey } from "../src/keys/api-key";
 import { TtlCache } from "../src/keys/key-cache";
 import type { SinkRecord } from "./fixtures/sink-origin";
-import { callGuardToSink, readEnvelope, sinkRecord } from "./helpers";
+import { callGuardToSink, readEnvelope, sinkRecord, configProblem, MISCONFIGURED } from "./helpers";
 import { seedKey } from "./keys";
 
 const MESSAGES_ONLY = "sk-guard-MessagesOnly000000000000000000000000000";
@@ -230,8 +230,9 @@ describe("API keys: speed and freshness", () => {
 	});
 
 	it("refuses a cache time over 60 s", async () => {
-		const response = await callGuardToSink("/v1/models", {}, { KEY_CACHE_TTL_SECONDS: 61 });
+		const { response, envelope, problem } = await configProblem("/v1/models", { KEY_CACHE_TTL_SECONDS: 61 });
 		expect(response.status).toBe(500);
-		expect((await readEnvelope(response)).error.message).toContain("KEY_CACHE_TTL_SECONDS: must be a number of seconds from 0 to 60, got 61");
+		expect(envelope.error.message).toBe(MISCONFIGURED);
+		expect(problem).toContain("KEY_CACHE_TTL_SECONDS: must be a number of seconds from 0 to 60, got 61");
 	});
 });

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { callGuardToSink, readEnvelope, sinkRecord, startGuard } from "./helpers";
+import { callGuardToSink, readEnvelope, sinkRecord, startGuard, configProblem, MISCONFIGURED } from "./helpers";
 import { seedKey, TEST_KEY } from "./keys";
 
 const decoder = new TextDecoder();
@@ -53,9 +53,10 @@ describe("load shedding", () => {
 	});
 
 	it("refuses an OVERLOAD group no route has, naming the field", async () => {
-		const response = await callGuardToSink("/v1/models", {}, { OVERLOAD: { groups: { modles: 5 } } });
+		const { response, envelope, problem } = await configProblem("/v1/models", { OVERLOAD: { groups: { modles: 5 } } });
 		expect(response.status).toBe(500);
-		expect((await readEnvelope(response)).error.message).toContain("OVERLOAD.groups.modles: no route has this group");
+		expect(envelope.error.message).toBe(MISCONFIGURED);
+		expect(problem).toContain("OVERLOAD.groups.modles: no route has this group");
 	});
 });
 
@@ -79,7 +80,7 @@ describe("fairness", () => {
 describe("origin circuit breaker", () => {
 	it("opens after repeated origin failures, answers 529 without contacting the origin, and logs the change once", async () => {
 		const log = vi.spyOn(console, "log");
-		const overrides = { OVERLOAD: { breaker: { failures: 2, window_seconds: 60, cooldown_seconds: 30, probes: 1 } } };
+		const overrides = { OVERLOAD: { breaker: { failures: 2, min_requests: 2, window_seconds: 60, cooldown_seconds: 30, probes: 1 } } };
 		for (let i = 0; i < 2; i++) {
 			const failed = await callGuardToSink("/v1/models", { headers: { "x-sink-status": "503" } }, overrides);
 			expect(failed.status).toBe(503);
@@ -95,7 +96,7 @@ describe("origin circuit breaker", () => {
 	});
 
 	it("does not count the client's own errors (4xx) as origin failures", async () => {
-		const overrides = { OVERLOAD: { breaker: { failures: 2, window_seconds: 60, cooldown_seconds: 30, probes: 1 } } };
+		const overrides = { OVERLOAD: { breaker: { failures: 2, min_requests: 2, window_seconds: 60, cooldown_seconds: 30, probes: 1 } } };
 		for (let i = 0; i < 3; i++) {
 			expect((await callGuardToSink("/v1/models", { headers: { "x-sink-status": "404" } }, overrides)).status).toBe(404);
 		}

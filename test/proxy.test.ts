@@ -1,3 +1,4 @@
+import { SERVICE_ORIGIN_BASE } from "../src/proxy/origin";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { SinkRecord } from "./fixtures/sink-origin";
@@ -179,7 +180,8 @@ describe("Message Batches results_url", () => {
 	});
 
 	it("is rewritten inside a list page too", async () => {
-		const body = JSON.stringify({ data: [batch("https://origin.test"), batch("https://origin.test")], has_more: false });
+		// Through the ORIGIN binding the origin is addressed at a fixed base, never the client's Host.
+		const body = JSON.stringify({ data: [batch(SERVICE_ORIGIN_BASE), batch(SERVICE_ORIGIN_BASE)], has_more: false });
 		const response = await callGuardToSink("https://guard.example.com/v1/messages/batches", {
 			headers: { "x-sink-status": "200", "x-sink-content-type": "application/json", "x-sink-body": body },
 		});
@@ -188,6 +190,28 @@ describe("Message Batches results_url", () => {
 			"https://guard.example.com/v1/messages/batches/msgbatch_1/results",
 			"https://guard.example.com/v1/messages/batches/msgbatch_1/results",
 		]);
+	});
+
+	it("leaves a third party's URL, a scheme-relative one and javascript: exactly as the origin sent them", async () => {
+		const values = ["https://third.example/v1/x", "//evil.example/x", "javascript:alert(1)", "https://origin.test.evil.example/v1/x"];
+		const body = JSON.stringify({ data: values.map((results_url) => ({ id: "b", results_url })) });
+		const response = await callGuard(
+			"https://guard.example.com/v1/messages/batches",
+			{ headers: { "x-sink-status": "200", "x-sink-content-type": "application/json", "x-sink-body": body } },
+			{ ORIGIN: undefined, ORIGIN_URL: "https://origin.test" },
+		);
+		const page = (await response.json()) as { data: { results_url: string }[] };
+		expect(page.data.map((item) => item.results_url)).toEqual(values);
+	});
+
+	it("points at PUBLIC_URL when one is configured, whatever Host the client sent", async () => {
+		const response = await callGuard(
+			"https://evil.example/v1/messages/batches/msgbatch_1",
+			{ headers: { "x-sink-status": "200", "x-sink-content-type": "application/json", "x-sink-body": JSON.stringify(batch("https://origin.test")) } },
+			{ ORIGIN: undefined, ORIGIN_URL: "https://origin.test", PUBLIC_URL: "https://api.example.com" },
+		);
+		const rewritten = (await response.json()) as { results_url: string };
+		expect(rewritten.results_url).toBe("https://api.example.com/v1/messages/batches/msgbatch_1/results");
 	});
 
 	it("reaches the origin through the URL origin with path and query", async () => {

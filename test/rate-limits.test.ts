@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { generateApiKey } from "../src/keys/api-key";
-import { callGuardToSink, chunkedStream, readEnvelope, sinkRecord, startGuard } from "./helpers";
+import { callGuardToSink, chunkedStream, readEnvelope, sinkRecord, startGuard, configProblem, MISCONFIGURED } from "./helpers";
 import { seedKey } from "./keys";
 
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
@@ -68,7 +68,7 @@ describe("usage limits on the request path", () => {
 		expect(next.headers.get("anthropic-ratelimit-requests-remaining")).toBe("9");
 	});
 
-	it("gives back the request of a chunked upload refused mid-stream after admission", async () => {
+	it("keeps the request unit of a chunked upload refused mid-stream after admission", async () => {
 		const { key, overrides } = await tightOrg();
 		const routes = [
 			{ methods: ["POST"], path: "/v1/messages", max_body_bytes: 100, group: "messages" },
@@ -85,8 +85,9 @@ describe("usage limits on the request path", () => {
 		expect(response.headers.get("anthropic-ratelimit-requests-remaining")).toBe("9");
 		await response.text();
 		await settled();
+		// Not refunded: twelve refused 33 MiB uploads in a row would otherwise be read for free.
 		const next = await callGuardToSink("/v1/models", { headers: { "x-api-key": key } }, small);
-		expect(next.headers.get("anthropic-ratelimit-requests-remaining")).toBe("9");
+		expect(next.headers.get("anthropic-ratelimit-requests-remaining")).toBe("8");
 	});
 
 	const failing = () =>
@@ -138,9 +139,10 @@ describe("usage limits on the request path", () => {
 	});
 
 	it("refuses an unknown failure policy, naming the field", async () => {
-		const response = await callGuardToSink("/v1/models", {}, { ROUTES: modelsRoute("sometimes") });
+		const { response, envelope, problem } = await configProblem("/v1/models", { ROUTES: modelsRoute("sometimes") });
 		expect(response.status).toBe(500);
-		expect((await readEnvelope(response)).error.message).toContain('ROUTES[0].limiter_failure: must be one of open, closed, local, got "sometimes"');
+		expect(envelope.error.message).toBe(MISCONFIGURED);
+		expect(problem).toContain('ROUTES[0].limiter_failure: must be one of open, closed, local, got "sometimes"');
 	});
 });
 

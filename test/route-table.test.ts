@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { ConfigError } from "../src/config/config-error";
 import { parseGuardConfig } from "../src/config/guard-config";
 import { parseRouteTable } from "../src/config/route-table";
-import { callGuard, readEnvelope } from "./helpers";
+import { callGuard, readEnvelope, configProblem, MISCONFIGURED } from "./helpers";
 
 const good = { methods: ["POST"], path: "/v1/messages", max_body_bytes: 10, group: "messages" };
 
@@ -74,7 +74,7 @@ describe("route table validation", () => {
 			"ORIGIN_URL: ROUTES[0] has no origin of its own, so set ORIGIN_URL or bind a service named ORIGIN",
 		);
 		expect(() => parseGuardConfig({ ROUTES: [good], ORIGIN_URL: "not a url", hasOriginBinding: false, hasKeysBinding: true })).toThrow(
-			'ORIGIN_URL: must be an absolute http(s) URL without query or fragment, got "not a url"',
+			'ORIGIN_URL: must be an absolute http(s) URL without credentials, query or fragment, got "not a url"',
 		);
 		expect(parseGuardConfig({ ROUTES: [good], ORIGIN_URL: "https://api.example.com/", hasOriginBinding: false, hasKeysBinding: true }).originUrl).toBe(
 			"https://api.example.com",
@@ -86,11 +86,12 @@ describe("an invalid configuration at run time", () => {
 	it("answers every request 500 api_error naming the bad field", async () => {
 		const routes = [{ ...good, max_body_bytes: "32MB" }];
 		for (const path of ["/v1/messages", "/anything"]) {
-			const response = await callGuard(path, { method: "POST", body: "{}" }, { ROUTES: routes });
+			const { response, envelope: body, problem } = await configProblem(path, { ROUTES: routes }, { method: "POST", body: "{}" });
 			expect(response.status).toBe(500);
-			const body = await readEnvelope(response);
 			expect(body.error.type).toBe("api_error");
-			expect(body.error.message).toContain('ROUTES[0].max_body_bytes: must be a whole number of bytes (0 or more), got "32MB"');
+			expect(body.error.message).toBe(MISCONFIGURED);
+			// Logged once, when the configuration is first seen.
+			if (path === "/v1/messages") expect(problem).toContain('ROUTES[0].max_body_bytes: must be a whole number of bytes (0 or more), got "32MB"');
 			expect(body.request_id).toBe(response.headers.get("request-id"));
 			expect(response.headers.get("x-should-retry")).toBe("true");
 		}

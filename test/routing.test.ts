@@ -19,9 +19,9 @@ describe("routing", () => {
 
 	it.each([
 		["DELETE", "/v1/messages", "POST"],
-		["POST", "/v1/models", "GET"],
-		["PUT", "/v1/messages/batches", "POST, GET"],
-		["POST", "/v1/files/file_123", "GET, DELETE"],
+		["POST", "/v1/models", "GET, HEAD"],
+		["PUT", "/v1/messages/batches", "POST, GET, HEAD"],
+		["POST", "/v1/files/file_123", "GET, DELETE, HEAD"],
 		["GET", "/v1/messages/batches/msgbatch_1/cancel", "POST"],
 	])("answers %s %s with 405 invalid_request_error and allow: %s", async (method, path, allow) => {
 		const response = await callGuardToSink(path, { method });
@@ -78,5 +78,20 @@ describe("request-id on every response", () => {
 		expect(response.headers.get("request-id")).toMatch(REQUEST_ID_PATTERN);
 		expect(response.headers.get("x-origin-request-id")).toBe("req_origin_own_id");
 		expect((await readEnvelope(response)).request_id).toBe(response.headers.get("request-id"));
+	});
+});
+
+describe("HEAD", () => {
+	it("answers HEAD on every GET route as GET would, without a body", async () => {
+		for (const path of ["/v1/models", "/v1/models/claude-x", "/v1/files", "/v1/messages/batches"]) {
+			const get = await callGuardToSink(path);
+			const head = await callGuardToSink(path, { method: "HEAD" });
+			expect([path, head.status]).toEqual([path, get.status]);
+			expect(head.headers.get("content-type")).toBe(get.headers.get("content-type"));
+			expect(head.headers.get("request-id")).toMatch(/^req_/);
+			expect(await head.text()).toBe("");
+			// The origin was asked with GET: RFC 9110 §9.3.2 lets a HEAD answer be a GET's headers.
+			expect((await sinkRecord(head.headers.get("request-id") ?? "")).method).toBe("GET");
+		}
 	});
 });

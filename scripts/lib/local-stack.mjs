@@ -3,6 +3,7 @@
 // "503 Your worker restarted mid-request", while bare workerd delivers the Worker's own answer.
 import { Log, LogLevel, Miniflare } from "miniflare";
 import { basename, dirname, join, resolve } from "node:path";
+import { startDisconnectFront } from "./disconnect-front.mjs";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
 import { buildWorker, ROOT } from "./build-worker.mjs";
 import { DEMO_KEYS } from "./demo-keys.mjs";
@@ -13,13 +14,17 @@ import { loadTs } from "./load-ts.mjs";
  * Seeds the demo keys (scripts/lib/demo-keys.mjs) into the local KEYS namespace unless
  * `seedDemoKeys` is false.
  * `omitVars` removes variables (to run without a feature).
+ * `origin` (a URL) puts the guard in front of that origin instead of the demo origin: the `ORIGIN`
+ * service binding is dropped and `ORIGIN_URL` set to it.
+ * Clients reach workerd through a TCP front (`disconnect-front.mjs`) that turns a client's close
+ * into a reset, so the guard's `request.signal` sees a client leave as it does in production.
  * `jsonLogs` (default: true unless `onStdout` is given): each console call of the Workers is printed
  * as it was made, one call after another, and the guard's calls with a single plain object (its
  * request log line) as that object in one line of JSON; warn and error go to stderr.
  * `onStdout` receives workerd's stdout instead of the terminal: its raw output (objects in
  * multi-line inspect form, as scripts/bench/limits.mjs parses them) unless `jsonLogs` is true, then
  * one line per log/info/debug call.
- * @param {{ host?: string, port?: number, env?: string, vars?: Record<string, unknown>, omitVars?: string[], persist?: boolean, quiet?: boolean, seedDemoKeys?: boolean, jsonLogs?: boolean, onStdout?: (text: string) => void }} options
+ * @param {{ host?: string, port?: number, env?: string, vars?: Record<string, unknown>, omitVars?: string[], origin?: string, persist?: boolean, quiet?: boolean, seedDemoKeys?: boolean, jsonLogs?: boolean, onStdout?: (text: string) => void }} options
  * @returns {Promise<{ url: URL, mf: Miniflare, dispose: () => Promise<void> }>}
  */
 export async function startLocalStack(options = {}) {
@@ -30,10 +35,17 @@ export async function startLocalStack(options = {}) {
 	const { workerOptions } = unstable_getMiniflareWorkerOptions(resolve(ROOT, "wrangler.toml"), options.env);
 	const bindings = { ...workerOptions.bindings, ...options.vars };
 	for (const name of options.omitVars ?? []) delete bindings[name];
+	const guardOptions = { ...workerOptions };
+	if (options.origin !== undefined) {
+		bindings.ORIGIN_URL = options.origin;
+		const { ORIGIN: _demoOrigin, ...services } = workerOptions.serviceBindings ?? {};
+		guardOptions.serviceBindings = services;
+	}
 	const jsonLogs = options.jsonLogs ?? options.onStdout === undefined;
+	const host = options.host ?? "127.0.0.1";
 	const mf = new Miniflare({
-		host: options.host ?? "127.0.0.1",
-		port: options.port ?? 8787,
+		host: "127.0.0.1",
+		port: 0,
 		log: new Log(options.quiet ? LogLevel.WARN : LogLevel.INFO),
 		// Offline: use Miniflare's placeholder `request.cf` instead of fetching one.
 		cf: false,
@@ -41,7 +53,7 @@ export async function startLocalStack(options = {}) {
 		defaultPersistRoot: options.persist === false ? undefined : resolve(ROOT, ".wrangler/state/v3"),
 		workers: [
 			{
-				...workerOptions,
+				...guardOptions,
 				name: "edge-guard",
 				...(jsonLogs ? withConsoleJsonLines(guardScript) : { modules: true, scriptPath: guardScript }),
 				bindings,
@@ -56,9 +68,24 @@ export async function startLocalStack(options = {}) {
 			},
 		],
 	});
-	const url = await mf.ready;
+	const inner = await mf.ready;
+	let front;
+	try {
+		front = await startDisconnectFront({ host, port: options.port ?? 8787, target: { host: inner.hostname, port: Number(inner.port) } });
+	} catch (error) {
+		await mf.dispose();
+		throw error;
+	}
 	if (options.seedDemoKeys !== false) await seedKeys(mf, DEMO_KEYS);
-	return { url, mf, dispose: () => mf.dispose() };
+	const url = new URL(`http://${host.includes(":") ? `[${host}]` : host}:${front.port}/`);
+	return {
+		url,
+		mf,
+		dispose: async () => {
+			await front.close();
+			await mf.dispose();
+		},
+	};
 }
 
 /**

@@ -1,13 +1,94 @@
-import type { Route } from "../config/route-table";
+import type { ContentEncoding, Route } from "../config/route-table";
 import { GuardError } from "../errors/guard-error";
 import { declaredLength } from "../lib/content-length";
 import { type BodyInspector, type CountFailure, countingPump } from "../lib/counting-pump";
-import type { RequestState } from "../pipeline/request-state";
+import type { RequestState } from "../lib/request-state";
 import { lingerAfter } from "./linger";
 
-/** A request body on its way to the origin, counted against the route's cap. */
+/**
+ * How a request's body will reach the origin, decided from the request line and headers alone,
+ * before the origin is contacted:
+ * - `none`: no body (or an empty one);
+ * - `untouched`: the runtime frames it by a trusted `Content-Length` within the cap and nothing
+ *   needs to look inside, so `request.body` goes to the origin as it is;
+ * - `counted`: it streams through the counting pump (no length, an untrusted length, a body to
+ *   inspect or to decode).
+ */
+export interface BodyPlan {
+	readonly kind: "none" | "untouched" | "counted";
+	/** The declared `Content-Length` of the body as sent (before any decoding). */
+	readonly declared: number | undefined;
+	/** The cap on the bytes that reach the origin (decoded bytes, for an encoded body). */
+	readonly cap: number;
+	/** The `Content-Encoding` the guard decodes before counting, if any. */
+	readonly decode: ContentEncoding | undefined;
+}
+
+/** What {@link planBody} needs to know beyond the request and its route. */
+export interface PlanOptions {
+	/** Whether a valid `Content-Length` is trusted (`TRUST_DECLARED_LENGTH`). */
+	readonly trustDeclaredLength: boolean;
+	/** Whether something must read the body as it passes (the 10-minute rule). */
+	readonly inspect: boolean;
+}
+
+const MIB = 1024 * 1024;
+const BODYLESS = new Set(["GET", "HEAD"]);
+
+/** The most bytes a request's body may have: the route's cap, and none at all for GET and HEAD. */
+export function capOf(route: Route, method: string): number {
+	return BODYLESS.has(method) ? 0 : route.maxBodyBytes;
+}
+
+/**
+ * Decides a body's plan, and refuses what needs no byte to refuse:
+ * - a malformed `Content-Length`: `400`;
+ * - any body (a `Content-Length` above 0, or a body with none) where the cap is 0 (every GET and
+ *   HEAD, and routes such as DELETE that take none): `413`, so an origin never executes a
+ *   request whose body the guard refused;
+ * - a declared length over the cap: `413`;
+ * - a `Content-Encoding` other than `identity` the route does not decode: `415`.
+ */
+export function planBody(request: Request, route: Route, state: RequestState, options: PlanOptions): BodyPlan {
+	const cap = capOf(route, request.method);
+	const declared = declaredLength(request.headers);
+	if (declared === null) {
+		state.decisions.cap = { cap, declared: request.headers.get("content-length"), outcome: "bad-content-length" };
+		throw new GuardError(400, "content-length: must be a single whole number of bytes.");
+	}
+	if (request.body === null || declared === 0) return { kind: "none", declared, cap, decode: undefined };
+	if (declared !== undefined && declared > cap) {
+		state.decisions.cap = { cap, declared, outcome: "declared-over-cap", bytes_read: 0 };
+		throw tooLarge(cap, declared, undefined);
+	}
+	if (cap === 0) {
+		state.decisions.cap = { cap, declared: declared ?? null, outcome: "body-not-allowed", bytes_read: 0 };
+		throw new GuardError(413, `The request body is over this endpoint's limit of 0 bytes: ${request.method} ${route.path} takes none, and the request was refused before it reached the service.`);
+	}
+	const decode = encodingOf(request, route, state);
+	const trusted = options.trustDeclaredLength && declared !== undefined && !options.inspect && decode === undefined;
+	return { kind: trusted ? "untouched" : "counted", declared, cap, decode };
+}
+
+function encodingOf(request: Request, route: Route, state: RequestState): ContentEncoding | undefined {
+	const raw = request.headers.get("content-encoding");
+	if (raw === null) return undefined;
+	const codings = raw
+		.split(",")
+		.map((coding) => coding.trim().toLowerCase())
+		.filter((coding) => coding !== "" && coding !== "identity");
+	if (codings.length === 0) return undefined;
+	const [only] = codings;
+	const allowed = route.contentEncodings.find((coding) => coding === only);
+	if (codings.length === 1 && allowed !== undefined) return allowed;
+	state.decisions.validation = { outcome: "unsupported-content-encoding", content_encoding: raw.slice(0, 100) };
+	const accepted = route.contentEncodings.length > 0 ? `; this endpoint accepts ${route.contentEncodings.join(", ")}` : "";
+	throw new GuardError(415, `content-encoding: ${JSON.stringify(raw.slice(0, 100))} is not accepted for request bodies${accepted}. Send the body uncompressed.`);
+}
+
+/** A request body on its way to the origin. */
 export interface LimitedBody {
-	/** What to give `fetch()`: the counted body, or `null` when there is none. */
+	/** What to give `fetch()`: the counted or untouched body, or `null` when there is none. */
 	readonly body: ReadableStream<Uint8Array> | null;
 	/** Give it to `fetch()` too: aborted the moment the body breaks a bound, before it errors. */
 	readonly signal: AbortSignal;
@@ -17,69 +98,59 @@ export interface LimitedBody {
 	failure(): GuardError | undefined;
 	/** Body bytes read so far. */
 	bytes(): number;
+	/** Whether the whole body has been handed on; `undefined` when the runtime sends it untouched. */
+	complete(): boolean | undefined;
 }
 
-const MIB = 1024 * 1024;
-const NO_BODY: Omit<LimitedBody, "signal"> = { body: null, failed: new Promise(() => undefined), failure: () => undefined, bytes: () => 0 };
+/** What {@link openBody} enforces besides the plan. */
+export interface OpenOptions {
+	/** The longest the body may send nothing, in ms. */
+	readonly idleMs: number;
+	/** Reads the body as it passes and may refuse it (`400`). */
+	readonly inspector?: BodyInspector;
+	/** Bytes past which the body is over the organisation's usage allowance, and the error to answer then. */
+	readonly budget?: { readonly bytes: number; readonly refuse: () => GuardError };
+}
 
 /**
- * Admits a request body under its route's cap (`max_body_bytes`).
- *
- * - A `Content-Length` over the cap is answered `413` at once: no byte is read before the answer
- *   and the origin is not contacted.
- * - A malformed `Content-Length` is answered `400`.
- * - Any other body streams through a counting pump into a native `TransformStream`; the moment the
- *   count passes the
- *   cap (or the body turns out longer or shorter than its `Content-Length`), the upload to the
- *   origin is aborted and `failed` resolves with the error to answer. A declared length is kept:
- *   the origin receives the same `Content-Length`, not a chunked body.
- *
- * An `inspector` reads the body as it passes and may refuse it (`400`) the same way, before the
- * refused slice reaches the origin.
+ * Starts the body along its plan. A counted body streams through the counting pump into a native
+ * stream: the moment it passes its cap or budget, differs from its `Content-Length`, sends nothing
+ * for `idleMs`, or the inspector refuses it, the upload to the origin is aborted (the origin sees
+ * a failed upload, never a partial body as if whole) and `failed` resolves with the error to
+ * answer. A declared length is kept: the origin receives the same `Content-Length`.
  *
  * A refusal after the counting started lingers (`lingerAfter`): the answer is sent whole at once,
  * then the rest of the upload is discarded, bounded, before the response ends, so an HTTP/1.1
- * client receives the answer rather than a connection reset. Refusals before any byte was read
- * linger in the pipeline's error stage, like every other early answer.
+ * client receives the answer rather than a connection reset.
  */
-export function limitBody(request: Request, route: Route, state: RequestState, inspector?: BodyInspector): LimitedBody {
-	const cap = route.maxBodyBytes;
-	const source = request.body;
-	const declared = checkDeclaredLength(request, route, state);
+export function openBody(request: Request, plan: BodyPlan, state: RequestState, options: OpenOptions): LimitedBody {
 	const abort = new AbortController();
-	if (source === null || declared === 0) return { ...NO_BODY, signal: abort.signal };
-
+	const source = request.body;
+	if (plan.kind === "none" || source === null) {
+		return { body: null, signal: abort.signal, failed: new Promise(() => undefined), failure: () => undefined, bytes: () => 0, complete: () => true };
+	}
+	if (plan.kind === "untouched") {
+		const length = plan.declared ?? 0;
+		return { body: source, signal: abort.signal, failed: new Promise(() => undefined), failure: () => undefined, bytes: () => length, complete: () => undefined };
+	}
+	const { cap, decode } = plan;
+	const readable = decode === undefined ? source : source.pipeThrough(new DecompressionStream(decode));
 	let failure: GuardError | undefined;
 	let reportFailure: (error: GuardError) => void = () => undefined;
 	const failed = new Promise<GuardError>((resolve) => {
 		reportFailure = resolve;
 	});
-	const counter = countingPump(source, cap, declared, (found) => {
-		if (found.kind !== "refused") state.decisions.cap = { cap, declared: declared ?? null, outcome: found.kind, bytes_read: found.bytes };
-		failure = toGuardError(found, lingerAfter(source, counter.done, state));
+	const declared = decode === undefined ? plan.declared : undefined;
+	const budget = options.budget;
+	const counter = countingPump(readable, { cap, declared, idleMs: options.idleMs, budget: budget?.bytes, inspector: options.inspector }, (found) => {
+		if (found.kind !== "refused") state.decisions.cap = { cap, declared: plan.declared ?? null, outcome: found.kind, bytes_read: found.bytes };
+		const lingering = lingerAfter(readable, counter.done, state);
+		failure = found.kind === "over-budget" && budget ? budget.refuse() : toGuardError(found, lingering);
 		// The origin must see a failed upload, never an oversized or partial body as if whole.
 		abort.abort();
 		reportFailure(failure);
-	}, inspector);
-	return { body: counter.readable, signal: abort.signal, failed, failure: () => failure, bytes: counter.bytes };
-}
-
-/**
- * The checks on a declared `Content-Length` alone, which need no byte of the body: `400` when it
- * is malformed, `413` when it is over the route's cap. Returns the declared length, if any.
- */
-export function checkDeclaredLength(request: Request, route: Route, state: RequestState): number | undefined {
-	const cap = route.maxBodyBytes;
-	const declared = declaredLength(request.headers);
-	if (declared === null) {
-		state.decisions.cap = { cap, declared: request.headers.get("content-length"), outcome: "bad-content-length" };
-		throw new GuardError(400, "content-length: must be a single whole number of bytes.");
-	}
-	if (declared !== undefined && declared > cap) {
-		state.decisions.cap = { cap, declared, outcome: "declared-over-cap", bytes_read: 0 };
-		throw tooLarge(cap, declared, undefined);
-	}
-	return declared;
+	});
+	return { body: counter.readable, signal: abort.signal, failed, failure: () => failure, bytes: counter.bytes, complete: counter.complete };
 }
 
 function toGuardError(failure: CountFailure, lingering: Promise<void>): GuardError {
@@ -94,6 +165,10 @@ function toGuardError(failure: CountFailure, lingering: Promise<void>): GuardErr
 			return new GuardError(400, `The request body ended after ${failure.bytes} of the ${failure.declared} bytes its content-length declared.`);
 		case "refused":
 			return new GuardError(400, failure.message, { holdOpenUntil: lingering });
+		case "idle":
+			return new GuardError(408, `The request body sent nothing for ${failure.idleMs / 1000} seconds; the upload was cancelled.`);
+		case "over-budget":
+			return new GuardError(429, "The request body is over your organization's input token allowance.", { type: "rate_limit_error" });
 		case "source-failed":
 			return new GuardError(400, `The request body could not be read to its end (after ${failure.bytes} bytes); the upload was cancelled.`);
 	}

@@ -1,5 +1,5 @@
 import { type DrainBounds, drainBody } from "../lib/drain";
-import type { RequestState } from "../pipeline/request-state";
+import type { RequestState } from "../lib/request-state";
 
 /**
  * The lingering drain's bounds (README, "Lingering close"): after refusing an upload, the guard

@@ -16,6 +16,8 @@ export interface RawGuardConfig {
 	OVERLOAD?: unknown;
 	REQUIRED_SECRETS?: unknown;
 	ORIGIN_TOKEN_HEADER?: unknown;
+	PUBLIC_URL?: unknown;
+	TRUST_DECLARED_LENGTH?: unknown;
 	/** The names, comma-separated, of the secrets REQUIRED_SECRETS lists that are set (never values). */
 	presentSecrets?: string;
 	/** Whether a service binding named `ORIGIN` is bound. */
@@ -47,6 +49,14 @@ export interface GuardConfig {
 	readonly overload: OverloadConfig;
 	/** The header that carries the `ORIGIN_TOKEN` secret to the origin, when it is set. */
 	readonly originTokenHeader: string;
+	/** The guard's public base URL, that `rewrite_urls` points links at; absent, the request's own. */
+	readonly publicUrl: string | undefined;
+	/**
+	 * Whether a body's valid `Content-Length` is trusted (the runtime frames bodies from the
+	 * network by it) so a body needing no look inside reaches the origin untouched; `false` counts
+	 * every body, for callers that could lie about a length (other Workers on a service binding).
+	 */
+	readonly trustDeclaredLength: boolean;
 }
 
 /** The secrets the guard knows how to use; REQUIRED_SECRETS may name only these. */
@@ -85,6 +95,8 @@ export function parseGuardConfig(raw: RawGuardConfig): GuardConfig {
 		identityHeaders: parseIdentityHeaders(raw.IDENTITY_HEADERS),
 		overload: parseOverloadGroups(parseOverloadConfig(raw.OVERLOAD), routes),
 		originTokenHeader: parseHeaderName(raw.ORIGIN_TOKEN_HEADER, "ORIGIN_TOKEN_HEADER") ?? "x-origin-token",
+		publicUrl: raw.PUBLIC_URL === undefined || raw.PUBLIC_URL === "" ? undefined : parseOriginUrl(raw.PUBLIC_URL, "PUBLIC_URL"),
+		trustDeclaredLength: parseSwitch(raw.TRUST_DECLARED_LENGTH, "TRUST_DECLARED_LENGTH", true),
 	};
 }
 
@@ -128,6 +140,13 @@ function parseOverloadGroups(overload: OverloadConfig, routes: readonly Route[])
 /** The group a route's requests count against in flight: its `group`, else its name. */
 export function inFlightGroup(route: Route): string {
 	return route.group ?? route.name;
+}
+
+function parseSwitch(value: unknown, at: string, fallback: boolean): boolean {
+	if (value === undefined || value === "") return fallback;
+	if (value === true || value === "true") return true;
+	if (value === false || value === "false") return false;
+	throw new ConfigError(at, `must be true or false, got ${describe(value)}`);
 }
 
 function parseLimiterMode(value: unknown): "exact" | "lease" {

@@ -33,9 +33,17 @@ export interface Route {
 	readonly streamIdleTimeoutMs: number;
 	/** A keep-alive ping goes to the client after this much silence in an event stream, in ms; 0: never. */
 	readonly pingIntervalMs: number;
-	/** Whether a non-streaming request expected to take over 10 minutes is refused (default: `/v1/messages`). */
+	/** Whether a non-streaming request expected to take over 10 minutes is refused (default false: the API accepts them). */
 	readonly refuseLongNonStreaming: boolean;
+	/** The longest a request body may send nothing, in ms (`408` past it). */
+	readonly bodyIdleTimeoutMs: number;
+	/** Request `Content-Encoding`s the route accepts and decodes (default none: `415` for any). */
+	readonly contentEncodings: readonly ContentEncoding[];
 }
+
+/** The request body encodings the guard can decode (the runtime's `DecompressionStream` formats). */
+export const CONTENT_ENCODINGS = ["gzip", "deflate"] as const;
+export type ContentEncoding = (typeof CONTENT_ENCODINGS)[number];
 
 const METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
 const FIELDS = new Set([
@@ -56,6 +64,8 @@ const FIELDS = new Set([
 	"stream_idle_timeout_seconds",
 	"ping_interval_seconds",
 	"refuse_long_non_streaming",
+	"body_idle_timeout_seconds",
+	"content_encodings",
 ]);
 /** The SPEC's long-request bound: the SDKs refuse a non-streaming request expected to take longer. */
 const TEN_MINUTES = 600;
@@ -117,8 +127,9 @@ function parseRoute(entry: unknown, at: string): Route {
 		responseTimeoutMs: parseSeconds(fields.response_timeout_seconds, `${at}.response_timeout_seconds`, TEN_MINUTES, 1e-3) * 1000,
 		streamIdleTimeoutMs: parseSeconds(fields.stream_idle_timeout_seconds, `${at}.stream_idle_timeout_seconds`, 300, 1e-3) * 1000,
 		pingIntervalMs: parseSeconds(fields.ping_interval_seconds, `${at}.ping_interval_seconds`, 10, 0) * 1000,
-		refuseLongNonStreaming:
-			parseFlag(fields.refuse_long_non_streaming, `${at}.refuse_long_non_streaming`) ?? (path === "/v1/messages" && methods.includes("POST")),
+		refuseLongNonStreaming: parseFlag(fields.refuse_long_non_streaming, `${at}.refuse_long_non_streaming`) ?? false,
+		bodyIdleTimeoutMs: parseSeconds(fields.body_idle_timeout_seconds, `${at}.body_idle_timeout_seconds`, 30, 1e-3) * 1000,
+		contentEncodings: parseEncodings(fields.content_encodings, `${at}.content_encodings`),
 	};
 }
 
@@ -161,7 +172,11 @@ function parseByteCount(value: unknown, at: string): number {
 	return value;
 }
 
-/** Validates an origin base URL: absolute http(s), no query or fragment. Shared with ORIGIN_URL. */
+/**
+ * Validates a base URL (an origin, `ORIGIN_URL`, `PUBLIC_URL`): absolute http(s), no credentials,
+ * query or fragment. Credentials in a URL are secrets that would reach every log line; the origin
+ * is vouched for with `ORIGIN_TOKEN` instead. The message never repeats a value holding them.
+ */
 export function parseOriginUrl(value: unknown, at: string): string {
 	let url: URL | undefined;
 	if (typeof value === "string") {
@@ -171,8 +186,12 @@ export function parseOriginUrl(value: unknown, at: string): string {
 			url = undefined;
 		}
 	}
-	if (!url || (url.protocol !== "https:" && url.protocol !== "http:") || url.search || url.hash) {
-		throw new ConfigError(at, `must be an absolute http(s) URL without query or fragment, got ${describe(value)}`);
+	const shown = typeof value === "string" && /\/\/[^/]*@/.test(value) ? "a URL with credentials (user:password@), not shown" : describe(value);
+	if (url && (url.username !== "" || url.password !== "")) {
+		throw new ConfigError(at, "must not carry credentials (user:password@); set the ORIGIN_TOKEN secret for the origin to check instead");
+	}
+	if (!url || (url.protocol !== "https:" && url.protocol !== "http:") || url.search || url.hash || shown !== describe(value)) {
+		throw new ConfigError(at, `must be an absolute http(s) URL without credentials, query or fragment, got ${shown}`);
 	}
 	return url.href.replace(/\/$/, "");
 }
@@ -221,6 +240,15 @@ function parseMediaType(value: unknown, at: string): string | undefined {
 		throw new ConfigError(at, `must be a media type such as "application/json", got ${describe(value)}`);
 	}
 	return value;
+}
+
+function parseEncodings(value: unknown, at: string): ContentEncoding[] {
+	if (value === undefined) return [];
+	const known: readonly string[] = CONTENT_ENCODINGS;
+	if (!Array.isArray(value) || !value.every((name) => typeof name === "string" && known.includes(name))) {
+		throw new ConfigError(at, `must be an array of request encodings the guard decodes (${CONTENT_ENCODINGS.join(", ")}), got ${describe(value)}`);
+	}
+	return value as ContentEncoding[];
 }
 
 function parseFieldNames(value: unknown, at: string): string[] {

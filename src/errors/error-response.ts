@@ -35,6 +35,7 @@ export function errorEnvelope(type: ErrorType | string, message: string, request
  */
 export function errorResponse(init: ErrorResponseInit): Response {
 	const headers = new Headers(init.headers);
+	if (init.status === 429 || init.status === 529) withRetryHints(headers);
 	headers.set("content-type", "application/json");
 	headers.set("request-id", init.requestId);
 	headers.set("x-should-retry", String(init.shouldRetry ?? shouldRetry(init.status)));
@@ -48,4 +49,27 @@ export function errorResponse(init: ErrorResponseInit): Response {
 	writer.write(bytes).catch(() => undefined);
 	init.holdOpenUntil.finally(() => writer.close().catch(() => undefined));
 	return new Response(readable, { status: init.status, headers });
+}
+
+/** When no hint says otherwise, a `429` or `529` asks for a retry after this long. */
+export const DEFAULT_RETRY_AFTER_MS = 1000;
+
+/**
+ * One retry-hint policy for every `429` and `529`, the guard's own and those it relays: both
+ * `retry-after` (whole seconds, RFC 9110 §10.2.3; an HTTP date is turned into seconds) and
+ * `retry-after-ms`, derived from whichever the answer had (an origin's own values kept), so every
+ * client backs off by the same amount rather than by its own guess.
+ */
+export function withRetryHints(headers: Headers, now: number = Date.now()): Headers {
+	const seconds = headers.get("retry-after")?.trim();
+	const millis = Number(headers.get("retry-after-ms")?.trim() ?? Number.NaN);
+	let ms = Number.isFinite(millis) && millis >= 0 ? millis : undefined;
+	if (ms === undefined && seconds !== undefined) {
+		const delay = /^[0-9]+$/.test(seconds) ? Number(seconds) * 1000 : Date.parse(seconds) - now;
+		if (Number.isFinite(delay)) ms = Math.max(0, delay);
+	}
+	ms ??= DEFAULT_RETRY_AFTER_MS;
+	if (seconds === undefined || !/^[0-9]+$/.test(seconds)) headers.set("retry-after", String(Math.ceil(ms / 1000)));
+	if (!headers.has("retry-after-ms") || !Number.isFinite(millis)) headers.set("retry-after-ms", String(Math.ceil(ms)));
+	return headers;
 }

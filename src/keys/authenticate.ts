@@ -1,7 +1,7 @@
 import type { GuardConfig } from "../config/guard-config";
 import type { Route } from "../config/route-table";
 import { GuardError } from "../errors/guard-error";
-import type { RequestState } from "../pipeline/request-state";
+import type { RequestState } from "../lib/request-state";
 import { hashApiKey } from "./api-key";
 import { TtlCache } from "./key-cache";
 import type { KeyRecord } from "./key-record";

@@ -1,6 +1,7 @@
 import type { Route } from "../config/route-table";
 import { GuardError } from "../errors/guard-error";
-import type { RequestState } from "../pipeline/request-state";
+import { hasBody } from "../lib/content-length";
+import type { RequestState } from "../lib/request-state";
 
 /**
  * The request checks that come after the key, in the SPEC's order: a route that requires it needs
@@ -20,9 +21,4 @@ export function checkRequestHeaders(request: Request, route: Route, state: Reque
 			`content-type: ${request.method} ${route.path} takes ${route.contentType}, got ${declared ? JSON.stringify(declared) : "none"}`,
 		);
 	}
-}
-
-function hasBody(request: Request): boolean {
-	const length = request.headers.get("content-length");
-	return request.body !== null && length !== "0";
 }

@@ -13,3 +13,8 @@ export function declaredLength(headers: Headers): number | undefined | null {
 	const length = Number(value);
 	return Number.isSafeInteger(length) ? length : null;
 }
+
+/** Whether a request carries a body: a stream the runtime gives it, unless declared empty. */
+export function hasBody(request: Request): boolean {
+	return request.body !== null && declaredLength(request.headers) !== 0;
+}

@@ -1,10 +1,28 @@
+import { TIMED_OUT, within } from "./within";
+
 /** Why a counted body was stopped. */
 export type CountFailure =
 	| { kind: "over-cap"; bytes: number; cap: number }
 	| { kind: "longer-than-declared"; bytes: number; declared: number }
 	| { kind: "shorter-than-declared"; bytes: number; declared: number }
 	| { kind: "source-failed"; bytes: number; reason: string }
-	| { kind: "refused"; bytes: number; message: string };
+	| { kind: "refused"; bytes: number; message: string }
+	| { kind: "idle"; bytes: number; idleMs: number }
+	| { kind: "over-budget"; bytes: number; budget: number };
+
+/** What the pump enforces besides the cap. */
+export interface PumpBounds {
+	/** The most bytes that may pass. */
+	readonly cap: number;
+	/** The declared `Content-Length`, if any: the body must be exactly this long. */
+	readonly declared: number | undefined;
+	/** The longest the source may send nothing, in ms. */
+	readonly idleMs: number;
+	/** Bytes past which the body is refused as over a usage limit (`over-budget`), if any. */
+	readonly budget?: number;
+	/** Reads the body as it passes and may refuse it. */
+	readonly inspector?: BodyInspector;
+}
 
 /**
  * Reads a body as it passes, for a check that needs its content (the long-request rule). Each
@@ -24,6 +42,8 @@ export interface CountingPump {
 	readonly done: Promise<void>;
 	/** Bytes read from the source so far. */
 	bytes(): number;
+	/** Whether the whole body has been read and handed on (so the origin has it all once written). */
+	complete(): boolean;
 }
 
 /**
@@ -33,12 +53,14 @@ export interface CountingPump {
  */
 const READ_MIN = 1024 * 1024;
 const READ_MAX = 4 * 1024 * 1024;
+/** The first slice of a body of unknown length: most bodies are small, and a slice is zeroed memory. */
+const FIRST_SLICE = 64 * 1024;
 
 /**
  * Streams `source` into workerd's native `TransformStream` (`FixedLengthStream` when a length was
  * declared, so the origin receives the same `Content-Length`; `IdentityTransformStream`
- * otherwise), counting bytes as they pass, and stops the moment the count passes `cap` or differs
- * from `declared`. The slice that passes a bound is never forwarded, so the origin never receives
+ * otherwise), counting bytes as they pass, and stops the moment the count passes `cap` or the
+ * `budget`, differs from `declared`, or the source sends nothing for `idleMs`. The slice that passes a bound is never forwarded, so the origin never receives
  * more than `cap` bytes, and at most one byte is read past the cap (from a byte stream).
  *
  * Why a pump into a native stream rather than a JavaScript `TransformStream`: measured, a JS
@@ -50,16 +72,12 @@ const READ_MAX = 4 * 1024 * 1024;
  * upload: workerd was measured ending a subrequest body cleanly when its source stream errored,
  * so a truncated body looked whole to the origin. The caller aborts the upload there, first.
  */
-export function countingPump(
-	source: ReadableStream<Uint8Array>,
-	cap: number,
-	declared: number | undefined,
-	onFailure: (failure: CountFailure) => void,
-	inspector?: BodyInspector,
-): CountingPump {
+export function countingPump(source: ReadableStream<Uint8Array>, bounds: PumpBounds, onFailure: (failure: CountFailure) => void): CountingPump {
+	const { cap, declared, idleMs, budget, inspector } = bounds;
 	const sink = declared === undefined ? new IdentityTransformStream() : new FixedLengthStream(declared);
 	const writer = sink.writable.getWriter();
 	let bytes = 0;
+	let complete = false;
 	const fail = (failure: CountFailure) => {
 		onFailure(failure);
 		// Not awaited: with a slice still being written to an aborted upload, abort() would wait for
@@ -67,7 +85,8 @@ export function countingPump(
 		writer.abort(new Error(`request body stopped: ${failure.kind} after ${failure.bytes} bytes`)).catch(() => undefined);
 	};
 	const pump = async () => {
-		const next = slices(source, () => Math.min(READ_MAX, cap - bytes + 1, declared === undefined ? READ_MAX : declared - bytes + 1));
+		const limit = Math.min(cap, budget ?? cap, declared ?? cap);
+		const next = slices(source, () => Math.min(READ_MAX, limit - bytes + 1));
 		// One slice is written while the next is read: the network and the origin work at once.
 		let writing: { done: Promise<void>; chunk: Uint8Array } | undefined;
 		const settleWrite = async () => {
@@ -78,18 +97,20 @@ export function countingPump(
 		};
 		try {
 			for (;;) {
-				let slice: ReadableStreamReadResult<Uint8Array>;
+				let slice: ReadableStreamReadResult<Uint8Array> | typeof TIMED_OUT;
 				try {
-					slice = await next.read();
+					slice = await within(next.read(), idleMs);
 				} catch (error) {
 					// The client broke off mid-upload: the origin must see a failed upload, not a short one.
 					return fail({ kind: "source-failed", bytes, reason: String(error) });
 				}
+				if (slice === TIMED_OUT) return fail({ kind: "idle", bytes, idleMs });
 				const { done, value } = slice;
 				if (done) break;
 				bytes += value.byteLength;
 				if (bytes > cap) return fail({ kind: "over-cap", bytes, cap });
 				if (declared !== undefined && bytes > declared) return fail({ kind: "longer-than-declared", bytes, declared });
+				if (budget !== undefined && bytes > budget) return fail({ kind: "over-budget", bytes, budget });
 				const refusal = inspector?.push(value);
 				if (refusal !== undefined) return fail({ kind: "refused", bytes, message: refusal });
 				await settleWrite();
@@ -98,6 +119,7 @@ export function countingPump(
 			if (declared !== undefined && bytes < declared) return fail({ kind: "shorter-than-declared", bytes, declared });
 			const refusal = inspector?.end();
 			if (refusal !== undefined) return fail({ kind: "refused", bytes, message: refusal });
+			complete = true;
 			await settleWrite();
 			await writer.close();
 		} catch (error) {
@@ -108,7 +130,7 @@ export function countingPump(
 			next.release();
 		}
 	};
-	return { readable: sink.readable, done: pump(), bytes: () => bytes };
+	return { readable: sink.readable, done: pump(), bytes: () => bytes, complete: () => complete };
 }
 
 /**
@@ -129,11 +151,18 @@ function slices(
 		const reader = byob;
 		// Slices whose write has completed: the runtime has taken their bytes, so they can be reused.
 		const spare: ArrayBuffer[] = [];
+		// Sized to what can still come: a small body never costs a 4 MiB buffer; a body that fills
+		// its first slice moves on to full-size, recycled ones.
+		let first = true;
 		return {
 			read: () => {
-				const size = Math.max(1, room());
-				const buffer = spare.pop() ?? new ArrayBuffer(READ_MAX);
-				return reader.readAtLeast(Math.min(READ_MIN, size), new Uint8Array(buffer, 0, size));
+				let size = Math.max(1, room());
+				if (first) size = Math.min(size, FIRST_SLICE);
+				const buffer = size < READ_MAX ? new ArrayBuffer(size) : (spare.pop() ?? new ArrayBuffer(READ_MAX));
+				const view = new Uint8Array(buffer, 0, size);
+				const reading = first ? reader.read(view) : reader.readAtLeast(Math.min(READ_MIN, size), view);
+				first = false;
+				return reading;
 			},
 			recycle: (chunk: Uint8Array) => {
 				if (chunk.buffer.byteLength === READ_MAX && spare.length < 2) spare.push(chunk.buffer as ArrayBuffer);

@@ -1,3 +1,5 @@
+import { TIMED_OUT, within } from "./within";
+
 /** How much of an unwanted upload the guard reads and discards, at most. */
 export interface DrainBounds {
 	maxBytes: number;
@@ -22,21 +24,19 @@ export async function drainBody(body: ReadableStream<Uint8Array>, bounds: DrainB
 	const reader = body.getReader();
 	let bytes = 0;
 	let stopped: DrainResult["stopped"] = "end";
-	let timer: ReturnType<typeof setTimeout> | null = null;
-	const deadline = new Promise<"max-time">((resolve) => {
-		timer = setTimeout(() => resolve("max-time"), bounds.maxMs);
-	});
+	let elapsed = 0;
 	try {
 		for (;;) {
-			const next = await Promise.race([reader.read(), deadline]);
-			if (next === "max-time") {
+			const next = await within(reader.read(), Math.max(0, bounds.maxMs - elapsed));
+			if (next === TIMED_OUT) {
 				stopped = "max-time";
 				break;
 			}
 			if (next.done) break;
 			bytes += next.value.byteLength;
 			// A busy stream can starve the timer, so the clock is checked between reads too.
-			if (now() - started >= bounds.maxMs) {
+			elapsed = now() - started;
+			if (elapsed >= bounds.maxMs) {
 				stopped = "max-time";
 				break;
 			}
@@ -48,7 +48,6 @@ export async function drainBody(body: ReadableStream<Uint8Array>, bounds: DrainB
 	} catch {
 		stopped = "error";
 	} finally {
-		clearTimeout(timer);
 		if (stopped !== "end") await reader.cancel("edge-guard: stopped reading an unwanted upload").catch(() => undefined);
 		reader.releaseLock();
 	}

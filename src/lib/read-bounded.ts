@@ -1,15 +1,29 @@
+import { TIMED_OUT, within } from "./within";
+
+/** A body that sent nothing for longer than its reader would wait. */
+export class BodyStalledError extends Error {
+	readonly idleMs: number;
+	constructor(idleMs: number) {
+		super(`the body sent nothing for ${idleMs} ms`);
+		this.name = "BodyStalledError";
+		this.idleMs = idleMs;
+	}
+}
+
 /**
  * Reads at most `limit` bytes of a body as text and cancels the rest. Returns `undefined` when the
- * body is longer than the limit, so a caller never acts on a truncated document.
+ * body is longer than the limit, so a caller never acts on a truncated document. With `idleMs`, a
+ * body that sends nothing for that long is cancelled and the read rejects with
+ * {@link BodyStalledError}.
  */
-export async function readBoundedText(body: ReadableStream<Uint8Array> | null, limit: number): Promise<string | undefined> {
+export async function readBoundedText(body: ReadableStream<Uint8Array> | null, limit: number, idleMs?: number): Promise<string | undefined> {
 	if (body === null) return "";
 	const reader = body.getReader();
 	const chunks: Uint8Array[] = [];
 	let size = 0;
 	try {
 		for (;;) {
-			const { done, value } = await reader.read();
+			const { done, value } = await withinIdle(reader, idleMs);
 			if (done) break;
 			size += value.byteLength;
 			if (size > limit) {
@@ -28,4 +42,12 @@ export async function readBoundedText(body: ReadableStream<Uint8Array> | null, l
 		offset += chunk.byteLength;
 	}
 	return new TextDecoder().decode(bytes);
+}
+
+async function withinIdle(reader: ReadableStreamDefaultReader<Uint8Array>, idleMs: number | undefined): Promise<ReadableStreamReadResult<Uint8Array>> {
+	if (idleMs === undefined) return reader.read();
+	const next = await within(reader.read(), idleMs);
+	if (next !== TIMED_OUT) return next;
+	await reader.cancel("stalled").catch(() => undefined);
+	throw new BodyStalledError(idleMs);
 }

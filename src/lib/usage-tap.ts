@@ -11,27 +11,24 @@ const JSON_SCAN_LIMIT = 1024 * 1024;
 /** An SSE line longer than this is passed through without being looked at. */
 const SSE_LINE_LIMIT = 256 * 1024;
 
+/** Reads usage from a body's chunks as they pass; never keeps a chunk beyond the text it needs. */
+export interface UsageReader {
+	push(chunk: Uint8Array): void;
+	/** The body ended (or broke off): what was seen. */
+	end(): ReportedUsage;
+}
+
 /**
- * A pass-through that reads the `usage` an origin reports, from a JSON message or from an SSE
- * stream (`message_start` carries input tokens, `message_delta` the running output count),
- * without holding back or changing a byte: every chunk is forwarded as it arrives. `onEnd` runs
- * once, when the body ends, errors or is cancelled, with what was seen.
+ * Reads the `usage` an origin reports, from a JSON message or from an SSE stream (`message_start`
+ * carries input tokens, `message_delta` the running output count).
  */
-export function usageTap(kind: "json" | "sse", onEnd: (usage: ReportedUsage) => void): TransformStream<Uint8Array, Uint8Array> {
+export function usageReader(kind: "json" | "sse"): UsageReader {
 	const usage: ReportedUsage = {};
 	const decoder = new TextDecoder();
 	let text = "";
 	let overflow = false;
-	let ended = false;
-	const finish = () => {
-		if (ended) return;
-		ended = true;
-		if (kind === "json" && !overflow) readUsage(parseJsonObject(text + decoder.decode()), usage);
-		onEnd(usage);
-	};
-	return new TransformStream<Uint8Array, Uint8Array>({
-		transform(chunk, controller) {
-			controller.enqueue(chunk);
+	return {
+		push(chunk) {
 			if (overflow && kind === "json") return;
 			text += decoder.decode(chunk, { stream: true });
 			if (kind === "json") {
@@ -42,6 +39,31 @@ export function usageTap(kind: "json" | "sse", onEnd: (usage: ReportedUsage) => 
 			text = lines.pop() ?? "";
 			if (text.length > SSE_LINE_LIMIT) text = "";
 			for (const line of lines) if (line.startsWith("data:") && line.includes('"usage"')) readSseEvent(line.slice(5), usage);
+		},
+		end() {
+			if (kind === "json" && !overflow) readUsage(parseJsonObject(text + decoder.decode()), usage);
+			return usage;
+		},
+	};
+}
+
+/**
+ * A pass-through that reads the `usage` an origin reports (see {@link usageReader}) without
+ * holding back or changing a byte: every chunk is forwarded as it arrives. `onEnd` runs once, when
+ * the body ends, errors or is cancelled, with what was seen.
+ */
+export function usageTap(kind: "json" | "sse", onEnd: (usage: ReportedUsage) => void): TransformStream<Uint8Array, Uint8Array> {
+	const reader = usageReader(kind);
+	let ended = false;
+	const finish = () => {
+		if (ended) return;
+		ended = true;
+		onEnd(reader.end());
+	};
+	return new TransformStream<Uint8Array, Uint8Array>({
+		transform(chunk, controller) {
+			controller.enqueue(chunk);
+			reader.push(chunk);
 		},
 		flush: finish,
 		cancel: finish,

@@ -1,12 +1,13 @@
 import type { GuardConfig } from "../config/guard-config";
 import type { Route } from "../config/route-table";
 import { GuardError } from "../errors/guard-error";
-import type { RequestState } from "../pipeline/request-state";
+import type { RequestState } from "../lib/request-state";
 import { type Decision, LimiterUnavailableError, type RateLimitSnapshot, rejectionMessage, retryAfterSeconds } from "./limiter";
 import { createLimiterClient, type LimiterClient, type UsageNamespace } from "./limiter-client";
 import { FALLBACK_SHARE, FallbackLimit } from "./fallback-limit";
 import { resolveLimits, type TierTable } from "./tiers";
 import type { ReportedUsage } from "../lib/usage-tap";
+import { declaredLength } from "../lib/content-length";
 
 const clients = new WeakMap<object, { config: GuardConfig; client: LimiterClient }>();
 
@@ -23,14 +24,20 @@ function clientFor(namespace: UsageNamespace, config: GuardConfig, tiers: TierTa
 export interface LimitOutcome {
 	headers: Record<string, string>;
 	/**
-	 * Debits the origin's reported usage (absent when nothing was charged); `counted = false` gives
-	 * the whole charge back, for a request a check after admission refused.
+	 * Debits the origin's reported usage (absent when nothing was charged). Input the origin did not
+	 * report is charged as estimated from `bytesRead`; `counted = false` gives the whole charge back,
+	 * only for a request the origin never received at all.
 	 */
-	settle?: (usage: ReportedUsage, counted?: boolean) => Promise<void>;
+	settle?: (usage: ReportedUsage, bytesRead: number, counted?: boolean) => Promise<void>;
+	/**
+	 * For a metered body of unknown length: the bytes it may have before its estimate passes what
+	 * the organisation has left, and the `429` to answer then. The body is charged as it arrives.
+	 */
+	budget?: { bytes: number; refuse: () => GuardError };
 }
 
 /** Bytes per token for the estimate made before forwarding (the origin's usage settles it later). */
-const BYTES_PER_TOKEN = 4;
+export const BYTES_PER_TOKEN = 4;
 
 /**
  * Admits an identified request against its organisation's (and workspace's) usage limits, and
@@ -48,8 +55,8 @@ export async function enforceLimits(
 	state: RequestState,
 ): Promise<LimitOutcome> {
 	if (config.tiers === undefined || usage === undefined) return { headers: {} };
-	const declared = Number(request.headers.get("content-length") ?? "0");
-	const inputTokens = route.meterTokens && Number.isFinite(declared) ? Math.ceil(declared / BYTES_PER_TOKEN) : 0;
+	const declared = declaredLength(request.headers);
+	const inputTokens = route.meterTokens && typeof declared === "number" ? Math.ceil(declared / BYTES_PER_TOKEN) : 0;
 	const client = clientFor(usage, config, config.tiers);
 	let decision: Decision;
 	try {
@@ -67,11 +74,26 @@ export async function enforceLimits(
 		// The isolate's running count of object calls: what the benchmark divides by requests.
 		state.decisions.limit = { outcome: "admitted", source: decision.source, input_tokens_estimate: inputTokens, object_calls: client.stats.objectCalls };
 		const { reservation } = decision;
+		const input = decision.snapshot.inputTokens;
+		const unknownLength = route.meterTokens && declared === undefined && request.body !== null;
 		return {
 			headers,
-			async settle(reported: ReportedUsage, counted = true) {
+			budget: unknownLength
+				? {
+						bytes: Math.max(0, input.remaining) * BYTES_PER_TOKEN,
+						refuse: () => {
+							const retryAfterMs = Math.max(1000, input.resetAt - Date.now());
+							state.decisions.limit = { outcome: "limited", limit: "input_tokens", scope: "organization", counted_as_body_arrived: true, retry_after_ms: retryAfterMs };
+							return new GuardError(429, "This request's input, counted as its body arrived, is over your organization's input tokens per minute; retry after the time in the retry-after header.", {
+								headers: { ...headers, "retry-after": String(retryAfterSeconds(retryAfterMs)), "retry-after-ms": String(Math.ceil(retryAfterMs)) },
+							});
+						},
+					}
+				: undefined,
+			async settle(reported: ReportedUsage, bytesRead: number, counted = true) {
+				const estimate = route.meterTokens ? Math.max(reservation.inputTokens, Math.ceil(bytesRead / BYTES_PER_TOKEN)) : 0;
 				const actual = {
-					inputTokens: reported.inputTokens ?? (counted ? reservation.inputTokens : 0),
+					inputTokens: reported.inputTokens ?? (counted ? estimate : 0),
 					outputTokens: reported.outputTokens ?? 0,
 					counted,
 				};

@@ -1,5 +1,5 @@
 import { declaredLength } from "../lib/content-length";
-import type { RequestState } from "../pipeline/request-state";
+import type { RequestState } from "../lib/request-state";
 
 /** One structured log line per request; Workers Logs indexes its fields. Never holds a secret. */
 export interface RequestLogLine {

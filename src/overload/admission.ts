@@ -1,5 +1,5 @@
 import { GuardError } from "../errors/guard-error";
-import type { RequestState } from "../pipeline/request-state";
+import type { RequestState } from "../lib/request-state";
 import { type BreakerOutcome, CircuitBreaker } from "./circuit-breaker";
 import { InFlightGate } from "./in-flight";
 import type { OverloadConfig } from "./overload-config";

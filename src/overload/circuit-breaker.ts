@@ -16,6 +16,8 @@ export interface BreakerTransition {
 	readonly to: BreakerState;
 	/** Failures in the window when a closed breaker opens; 0 for changes from other states. */
 	readonly failures_in_window: number;
+	/** Requests with an outcome in the window when a closed breaker opens; 0 otherwise. */
+	readonly requests_in_window: number;
 	/** Probes that succeeded (or failed, timeouts included) in the half-open spell being left; else 0. */
 	readonly probes_ok: number;
 	readonly probes_failed: number;
@@ -61,24 +63,31 @@ export const DEFAULT_PROBE_TIMEOUT_MS = 600_000;
 
 /**
  * Whether an origin answer counts against its health: any 5xx (the origin's own 503 and 529
- * included), a connection error, or a timeout. 4xx are the caller's problem, not the origin's.
+ * included), a connection error, or its silence once it had the whole request. 4xx are the
+ * caller's problem, not the origin's.
  */
 export function isOriginFailure(status: number | "network-error" | "timeout"): boolean {
 	if (typeof status !== "number") return true;
 	return status >= 500 && status <= 599;
 }
 
+/** The window is counted in this many buckets, so its memory is fixed whatever the traffic. */
+const BUCKETS = 20;
+
 /**
- * An origin circuit breaker for one isolate. Closed, it admits everything and counts failures in a
- * sliding window; `failures` of them within `windowMs` open it. Open, it refuses everything until
+ * An origin circuit breaker for one isolate. Closed, it admits everything and counts outcomes in a
+ * sliding window of `windowMs`; it opens when, within the window, at least `minRequests` requests
+ * had an outcome, at least `failureRate` of them failed, and at least `failures` failed. A handful
+ * of failures (a few clients' retries) cannot pause every organisation; a failing origin still
+ * trips it, and successes do not hide a steady failure rate. Open, it refuses everything until
  * `cooldownMs` has passed, then turns half-open on the next look. Half-open, it admits exactly
  * `probes` requests at a time and refuses the rest: all of them succeeding closes it (with an
  * empty window), any one failing opens it again for a fresh cooldown.
  *
- * Successes do not reset the window: an origin failing every other request should still trip it.
  * Outcomes belong to the state spell in which their request was admitted; one arriving after the
  * state has changed is ignored, so a slow success from before the breaker opened cannot close it,
- * and a late failure from before it closed cannot reopen it.
+ * and a late failure from before it closed cannot reopen it. `cancelled` outcomes (the client
+ * left, the guard refused the request) count neither way.
  *
  * Report an outcome as soon as the origin's status is known (its response headers), not at the end
  * of a long stream, so probes settle promptly.
@@ -92,10 +101,11 @@ export class CircuitBreaker {
 	// Bumped on every state change; an outcome from an earlier spell is stale.
 	#spell = 0;
 	#clock = Number.NEGATIVE_INFINITY;
-	// Closed: the times of the last `failures` failures, a ring so memory stays bounded.
-	readonly #failureTimes: number[];
-	#nextSlot = 0;
-	#failureCount = 0;
+	// Closed: outcomes per bucket of windowMs / BUCKETS, a ring indexed by the bucket's number.
+	readonly #bucketMs: number;
+	readonly #bucketIds = new Array<number>(BUCKETS).fill(-1);
+	readonly #bucketOk = new Array<number>(BUCKETS).fill(0);
+	readonly #bucketFailed = new Array<number>(BUCKETS).fill(0);
 	// Open: when the cooldown ends.
 	#openUntil = 0;
 	// Half-open: admission times of probes in flight, and the settled probes' tally.
@@ -108,7 +118,7 @@ export class CircuitBreaker {
 		this.#now = options.now ?? Date.now;
 		this.#onTransition = options.onTransition;
 		this.#probeTimeoutMs = options.probeTimeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS;
-		this.#failureTimes = new Array<number>(config.failures).fill(0);
+		this.#bucketMs = Math.max(1, config.windowMs / BUCKETS);
 	}
 
 	/** The state now (a cooldown that has run out shows, and is reported, as half-open). */
@@ -142,7 +152,7 @@ export class CircuitBreaker {
 				this.#advance(at);
 				if (spell !== this.#spell) return;
 				if (probe) this.#settleProbe(token, outcome, at);
-				else if (outcome === "failure") this.#recordFailure(at);
+				else if (outcome !== "cancelled") this.#record(outcome, at);
 			},
 		};
 	}
@@ -158,22 +168,36 @@ export class CircuitBreaker {
 		}
 	}
 
-	#recordFailure(now: number): void {
-		const size = this.#config.failures;
-		this.#failureTimes[this.#nextSlot] = now;
-		this.#nextSlot = (this.#nextSlot + 1) % size;
-		this.#failureCount = Math.min(size, this.#failureCount + 1);
-		// When the ring is full, the next slot holds the oldest of the last `failures` failures.
-		const oldest = this.#failureTimes[this.#nextSlot] ?? now;
-		if (this.#failureCount === size && now - oldest < this.#config.windowMs) this.#moveTo("open", now);
+	#record(outcome: "success" | "failure", now: number): void {
+		const id = Math.floor(now / this.#bucketMs);
+		const slot = id % BUCKETS;
+		if (this.#bucketIds[slot] !== id) {
+			this.#bucketIds[slot] = id;
+			this.#bucketOk[slot] = 0;
+			this.#bucketFailed[slot] = 0;
+		}
+		if (outcome === "success") {
+			this.#bucketOk[slot] = (this.#bucketOk[slot] ?? 0) + 1;
+			return;
+		}
+		this.#bucketFailed[slot] = (this.#bucketFailed[slot] ?? 0) + 1;
+		const { ok, failed } = this.#window(now);
+		const { failures, minRequests, failureRate } = this.#config;
+		if (failed >= failures && ok + failed >= minRequests && failed >= failureRate * (ok + failed)) this.#moveTo("open", now);
 	}
 
-	#failuresInWindow(now: number): number {
-		let count = 0;
-		for (let i = 0; i < this.#failureCount; i++) {
-			if (now - (this.#failureTimes[i] ?? now) < this.#config.windowMs) count++;
+	/** Outcomes in the buckets that overlap the window ending now. */
+	#window(now: number): { ok: number; failed: number } {
+		const newest = Math.floor(now / this.#bucketMs);
+		let ok = 0;
+		let failed = 0;
+		for (let slot = 0; slot < BUCKETS; slot++) {
+			const id = this.#bucketIds[slot] ?? -1;
+			if (id < 0 || newest - id >= BUCKETS) continue;
+			ok += this.#bucketOk[slot] ?? 0;
+			failed += this.#bucketFailed[slot] ?? 0;
 		}
-		return count;
+		return { ok, failed };
 	}
 
 	/** Applies the changes that time alone makes: cooldown over, probe timed out. */
@@ -195,7 +219,8 @@ export class CircuitBreaker {
 		const event: BreakerTransition = {
 			from,
 			to,
-			failures_in_window: from === "closed" ? this.#failuresInWindow(now) : 0,
+			failures_in_window: from === "closed" ? this.#window(now).failed : 0,
+			requests_in_window: from === "closed" ? this.#window(now).ok + this.#window(now).failed : 0,
 			probes_ok: from === "half-open" ? this.#probesOk : 0,
 			probes_failed: from === "half-open" ? this.#probesFailed : 0,
 			at: now,
@@ -206,10 +231,7 @@ export class CircuitBreaker {
 		this.#probesOk = 0;
 		this.#probesFailed = 0;
 		if (to === "open") this.#openUntil = now + this.#config.cooldownMs;
-		if (to === "closed") {
-			this.#failureCount = 0;
-			this.#nextSlot = 0;
-		}
+		if (to === "closed") this.#bucketIds.fill(-1);
 		this.#onTransition?.(event);
 	}
 

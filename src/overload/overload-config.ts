@@ -3,8 +3,12 @@ import { describe } from "../config/route-table";
 
 /** When the origin circuit breaker opens, and how it tries the origin again. */
 export interface BreakerConfig {
-	/** Origin failures within {@link windowMs} that open the breaker. */
+	/** The fewest origin failures within {@link windowMs} that open the breaker. */
 	readonly failures: number;
+	/** The fewest requests with an outcome within {@link windowMs} before the breaker may open. */
+	readonly minRequests: number;
+	/** The share of those requests (0 to 1) that must have failed for the breaker to open. */
+	readonly failureRate: number;
 	/** The sliding window failures are counted over, in ms. */
 	readonly windowMs: number;
 	/** How long the breaker stays open before it lets probes through, in ms. */
@@ -32,14 +36,13 @@ export const OVERLOAD_DEFAULTS: OverloadConfig = Object.freeze({
 	orgShare: 0.5,
 	retryAfterSeconds: 1,
 	groups: new Map<string, number>(),
-	breaker: Object.freeze({ failures: 5, windowMs: 10_000, cooldownMs: 5_000, probes: 2 }),
+	breaker: Object.freeze({ failures: 5, minRequests: 20, failureRate: 0.5, windowMs: 10_000, cooldownMs: 5_000, probes: 2 }),
 });
 
 const FIELDS = ["max_in_flight", "org_share", "retry_after_seconds", "groups", "breaker"] as const;
-const BREAKER_FIELDS = ["failures", "window_seconds", "cooldown_seconds", "probes"] as const;
+const BREAKER_FIELDS = ["failures", "min_requests", "failure_rate", "window_seconds", "cooldown_seconds", "probes"] as const;
 const GROUP = /^[a-z][a-z0-9_-]*$/;
-// Upper bounds keep typos (an extra zero or three) from passing as configuration; the breaker's
-// failure window is a ring of `failures` timestamps, so its size is also its memory.
+// Upper bounds keep typos (an extra zero or three) from passing as configuration.
 const MAX_IN_FLIGHT = 1_000_000;
 const MAX_SECONDS = 3600;
 const MAX_FAILURES = 1000;
@@ -87,6 +90,8 @@ function parseBreaker(value: unknown, at: string): BreakerConfig {
 	const defaults = OVERLOAD_DEFAULTS.breaker;
 	return {
 		failures: optional(fields.failures, defaults.failures, (v) => whole(v, `${at}.failures`, MAX_FAILURES)),
+		minRequests: optional(fields.min_requests, defaults.minRequests, (v) => whole(v, `${at}.min_requests`, MAX_IN_FLIGHT)),
+		failureRate: optional(fields.failure_rate, defaults.failureRate, (v) => share(v, `${at}.failure_rate`)),
 		windowMs: optional(fields.window_seconds, defaults.windowMs, (v) => whole(v, `${at}.window_seconds`, MAX_SECONDS) * 1000),
 		cooldownMs: optional(fields.cooldown_seconds, defaults.cooldownMs, (v) => whole(v, `${at}.cooldown_seconds`, MAX_SECONDS) * 1000),
 		probes: optional(fields.probes, defaults.probes, (v) => whole(v, `${at}.probes`, MAX_PROBES)),

@@ -7,16 +7,17 @@ import { errorResponse } from "../errors/error-response";
 import { GuardError } from "../errors/guard-error";
 import { logRequest, requestLogLine } from "../log/request-log";
 import { Overload } from "../overload/admission";
-import { proxyRoute } from "../proxy/proxy";
 import { type GuardRequest, withRequestState } from "./request-state";
+import { routeHandler } from "./route-handler";
 
 /** The guard's pipeline for one configuration. */
 export type GuardRouter = RouterType<GuardRequest, [Env, ExecutionContext], Response>;
 
 /**
- * Builds the whole pipeline for a validated configuration: request ID, the configured routes,
- * a 405 with `allow` for a known path with another method, a 404 for any other path; every error
- * becomes the envelope; every response gets `request-id` and one log line.
+ * Builds the whole pipeline for a validated configuration: request ID, the configured routes (each
+ * the stages of `route-handler.ts`; HEAD wherever GET is routed), a 405 with `allow` for a known
+ * path with another method, a 404 for any other path; every error becomes the envelope; every
+ * response gets `request-id` and one log line.
  */
 export function buildGuardRouter(config: GuardConfig): GuardRouter {
 	const router = pipeline();
@@ -24,10 +25,11 @@ export function buildGuardRouter(config: GuardConfig): GuardRouter {
 	const overload = new Overload(config.overload);
 	const allowByPath = new Map<string, Set<string>>();
 	for (const route of config.routes) {
-		const forward = proxyRoute(route, config, overload);
-		for (const method of route.methods) router[method.toLowerCase()]?.(route.path, forward);
+		const handle = routeHandler(route, config, overload);
+		const methods = withHead(route.methods);
+		for (const method of methods) router[method.toLowerCase()]?.(route.path, handle);
 		const allow = allowByPath.get(route.path) ?? new Set<string>();
-		for (const method of route.methods) allow.add(method);
+		for (const method of methods) allow.add(method);
 		allowByPath.set(route.path, allow);
 	}
 	for (const [path, allow] of allowByPath) router.all(path, methodNotAllowed([...allow]));
@@ -40,7 +42,9 @@ export function buildBrokenRouter(problem: ConfigError): GuardRouter {
 	const router = pipeline();
 	router.all("*", function configurationInvalid(request: GuardRequest) {
 		request.guard.decisions.config = { valid: false, field: problem.field };
-		throw new GuardError(500, `The guard's configuration is invalid: ${problem.message}`, { type: "api_error" });
+		// The field-by-field reason is for the operator (the log, `npm run check-config`): a
+		// configuration value can hold what no client may see.
+		throw new GuardError(500, "The service is misconfigured; its operator has been told. Please retry later.", { type: "api_error" });
 	});
 	return router;
 }
@@ -51,6 +55,11 @@ function pipeline(): GuardRouter {
 		catch: renderError,
 		finally: [stampAndLog],
 	});
+}
+
+/** RFC 9110 §9.3.2: HEAD is supported wherever GET is. */
+function withHead(methods: readonly string[]): string[] {
+	return methods.includes("GET") && !methods.includes("HEAD") ? [...methods, "HEAD"] : [...methods];
 }
 
 function methodNotAllowed(allow: string[]) {

@@ -18,6 +18,8 @@ function rawConfig(env: Env): RawGuardConfig {
 		OVERLOAD: env.OVERLOAD,
 		REQUIRED_SECRETS: env.REQUIRED_SECRETS,
 		ORIGIN_TOKEN_HEADER: env.ORIGIN_TOKEN_HEADER,
+		PUBLIC_URL: env.PUBLIC_URL,
+		TRUST_DECLARED_LENGTH: env.TRUST_DECLARED_LENGTH,
 		presentSecrets: KNOWN_SECRETS.filter((name) => typeof env[name] === "string" && env[name] !== "").join(","),
 		hasOriginBinding: env.ORIGIN !== undefined,
 		hasKeysBinding: env.KEYS !== undefined,

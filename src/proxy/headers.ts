@@ -11,15 +11,27 @@ const HOP_BY_HOP = [
 	"upgrade",
 ];
 
-/** Removes hop-by-hop fields and every field the `Connection` header names. */
-export function stripHopByHop(headers: Headers): Headers {
+/**
+ * Removes hop-by-hop fields and every field the `Connection` header names, except `protect`:
+ * fields the guard validated or sets itself, which a client must not be able to remove on the
+ * way to the origin by naming them in `Connection`.
+ */
+export function stripHopByHop(headers: Headers, protect: ReadonlySet<string> = NO_NAMES): Headers {
 	const named = (headers.get("connection") ?? "")
 		.split(",")
 		.map((token) => token.trim().toLowerCase())
-		.filter(Boolean);
+		.filter((name) => name !== "" && !protect.has(name));
 	for (const name of [...HOP_BY_HOP, ...named]) headers.delete(name);
 	return headers;
 }
+
+const NO_NAMES: ReadonlySet<string> = new Set();
+
+/**
+ * Fields the guard validates before forwarding; `Connection` cannot take them away from the
+ * origin, or the origin would act on a request the guard did not check.
+ */
+export const VALIDATED_HEADERS: readonly string[] = ["anthropic-version", "anthropic-beta", "content-type", "content-length", "content-encoding"];
 
 /** What the origin is told of the caller, and what of the client's headers it must not see. */
 export interface OriginIdentity {
@@ -31,19 +43,23 @@ export interface OriginIdentity {
 
 /**
  * The headers the origin receives: the client's, minus hop-by-hop fields, minus `host` (the
- * origin URL sets it), minus the API key (unless the route forwards it), minus any identity header
- * the client sent itself (nobody can pose as another organisation), plus the guard's identity
- * headers, and with `request-id` replaced by the guard's own: a client's is never trusted.
+ * origin URL sets it), minus the API key (unless the route forwards it), minus any header the
+ * guard sets itself in every spelling (`-` or `_`, any case: CGI and WSGI origins read
+ * `x_guard_org_id` as `X-Guard-Org-Id`), plus the guard's identity headers, and with `request-id`
+ * replaced by the guard's own: a client's is never trusted.
  */
 export function originRequestHeaders(incoming: Headers, requestId: string, identity: OriginIdentity): Headers {
-	const headers = stripHopByHop(new Headers(incoming));
+	const owned = new Set(["request-id", ...Object.keys(identity.set)]);
+	const headers = stripHopByHop(new Headers(incoming), new Set([...VALIDATED_HEADERS, ...owned]));
 	headers.delete("host");
 	if (!identity.forwardApiKey) {
 		headers.delete("x-api-key");
 		headers.delete("authorization");
 	}
+	for (const name of [...headers.keys()]) {
+		if (owned.has(name.replaceAll("_", "-"))) headers.delete(name);
+	}
 	for (const [name, value] of Object.entries(identity.set)) {
-		headers.delete(name);
 		if (value !== null) headers.set(name, value);
 	}
 	headers.set("request-id", requestId);

@@ -1,5 +1,5 @@
 import type { Route } from "../config/route-table";
-import type { RequestState } from "../pipeline/request-state";
+import type { RequestState } from "../lib/request-state";
 import { guardEventStream, type StreamFailure } from "../sse/event-stream-guard";
 
 /** An origin's incomplete event is held back at most this far; a longer one is malformed framing. */

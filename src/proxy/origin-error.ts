@@ -1,7 +1,7 @@
 import { errorResponse } from "../errors/error-response";
 import { errorTypeForStatus } from "../errors/error-types";
 import { parseJsonObject } from "../lib/parse-json";
-import { readBoundedText } from "../lib/read-bounded";
+import { BodyStalledError, readBoundedText } from "../lib/read-bounded";
 import { clientResponseHeaders } from "./headers";
 
 /** An origin's error body is read at most this far; past it the guard does not look inside. */
@@ -14,10 +14,19 @@ const BODY_HEADERS = ["content-type", "content-length", "content-encoding", "con
  * request ID. An origin envelope keeps its type and message; any other body (an HTML 502 page,
  * plain text, a truncated document) gets the type the SPEC's table gives its status. The status,
  * `retry-after` and other headers the client can use are kept; an origin's own `x-should-retry`
- * wins over the guard's rule.
+ * wins over the guard's rule. A body that sends nothing for `idleMs` is cut off (`stalled`) and the
+ * status's own message is used.
  */
-export async function normaliseOriginError(upstream: Response, requestId: string): Promise<{ response: Response; type: string }> {
-	const text = await readBoundedText(upstream.body, ORIGIN_ERROR_READ_LIMIT).catch(() => undefined);
+export async function normaliseOriginError(
+	upstream: Response,
+	requestId: string,
+	idleMs: number,
+): Promise<{ response: Response; type: string; stalled: boolean }> {
+	let stalled = false;
+	const text = await readBoundedText(upstream.body, ORIGIN_ERROR_READ_LIMIT, idleMs).catch((error: unknown) => {
+		stalled = error instanceof BodyStalledError;
+		return undefined;
+	});
 	const envelope = text === undefined ? undefined : parseEnvelope(text);
 	const headers = clientResponseHeaders(upstream.headers, requestId);
 	for (const name of BODY_HEADERS) headers.delete(name);
@@ -31,7 +40,7 @@ export async function normaliseOriginError(upstream: Response, requestId: string
 		headers,
 		shouldRetry: originRetry === "true" ? true : originRetry === "false" ? false : undefined,
 	});
-	return { response, type };
+	return { response, type, stalled };
 }
 
 function parseEnvelope(text: string): { type: string; message: string } | undefined {

@@ -1,26 +1,38 @@
 import type { GuardConfig } from "../config/guard-config";
 import type { Route } from "../config/route-table";
-import type { Env } from "../env";
 
 /** Where one request goes: a fetch function and the URL to give it. */
 export interface OriginTarget {
-	url: string;
+	/** The origin's URL for the request's path and query. */
+	url(incoming: URL): string;
 	fetch: (input: string, init: RequestInit) => Promise<Response>;
-	/** `service` for the `ORIGIN` binding, else the origin's base URL; for logs. */
+	/** The base the origin's own absolute URLs start with (what `rewrite_urls` maps to the guard). */
+	base: string;
+	/** `service:ORIGIN` for the binding, else the origin's base URL; for logs (it holds no secret). */
 	name: string;
 }
 
 /**
- * Resolves the origin of a request: the route's own `origin` URL, else the `ORIGIN` service
- * binding, else `ORIGIN_URL`. Path and query pass through unchanged.
+ * The fixed base of requests to the `ORIGIN` service binding. A binding ignores the host, so the
+ * origin is given this one rather than the client's `Host`, which a client chooses: an origin that
+ * builds links from its request URL must never build them on a host a client picked.
  */
-export function originTarget(route: Route, config: GuardConfig, env: Env, incoming: URL): OriginTarget {
-	const pathAndQuery = incoming.pathname + incoming.search;
-	const base = route.origin ?? (env.ORIGIN ? undefined : config.originUrl);
-	if (base === undefined && env.ORIGIN) {
-		const binding = env.ORIGIN;
-		// A service binding ignores the host, so the origin Worker sees the client-facing URL.
-		return { url: incoming.href, fetch: (input, init) => binding.fetch(input, init), name: "service:ORIGIN" };
+export const SERVICE_ORIGIN_BASE = "https://origin.internal";
+
+/**
+ * Resolves the origin of a route: its own `origin` URL, else the `ORIGIN` service binding, else
+ * `ORIGIN_URL`. Path and query pass through unchanged.
+ */
+export function originTarget(route: Route, config: GuardConfig, binding: Fetcher | undefined): OriginTarget {
+	const base = route.origin ?? (binding ? undefined : config.originUrl);
+	if (base === undefined && binding) {
+		return {
+			url: (incoming) => `${SERVICE_ORIGIN_BASE}${incoming.pathname}${incoming.search}`,
+			fetch: (input, init) => binding.fetch(input, init),
+			base: SERVICE_ORIGIN_BASE,
+			name: "service:ORIGIN",
+		};
 	}
-	return { url: `${base}${pathAndQuery}`, fetch: (input, init) => fetch(input, init), name: base ?? "" };
+	const root = base ?? "";
+	return { url: (incoming) => `${root}${incoming.pathname}${incoming.search}`, fetch: (input, init) => fetch(input, init), base: root, name: root };
 }

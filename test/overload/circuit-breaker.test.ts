@@ -8,7 +8,8 @@ import {
 import { type BreakerConfig, OVERLOAD_DEFAULTS } from "../../src/overload/overload-config";
 import { manualClock, T0 } from "./clock";
 
-const DEFAULTS = OVERLOAD_DEFAULTS.breaker;
+// These cases count failures alone (any volume, any rate); the rate rule has its own describe below.
+const DEFAULTS: BreakerConfig = { ...OVERLOAD_DEFAULTS.breaker, minRequests: 1, failureRate: 0 };
 
 function setup(config: Partial<BreakerConfig> = {}, probeTimeoutMs?: number) {
 	const clock = manualClock();
@@ -84,7 +85,7 @@ describe("circuit breaker: opening", () => {
 			clock.at(i * 2000);
 			fail(breaker);
 		}
-		expect(events).toEqual([{ from: "closed", to: "open", failures_in_window: 5, probes_ok: 0, probes_failed: 0, at: T0 + 8000 }]);
+		expect(events).toEqual([{ from: "closed", to: "open", failures_in_window: 5, requests_in_window: 5, probes_ok: 0, probes_failed: 0, at: T0 + 8000 }]);
 		expect(breaker.admit()).toEqual({ ok: false, state: "open", retryAfterMs: 5000 });
 		clock.at(11_000);
 		expect(breaker.admit()).toEqual({ ok: false, state: "open", retryAfterMs: 2000 });
@@ -118,7 +119,7 @@ describe("circuit breaker: half-open", () => {
 		expect(breaker.state).toBe("half-open");
 		expect(breaker.state).toBe("half-open");
 		expect(path(events)).toEqual(["closed>open", "open>half-open"]);
-		expect(events[1]).toEqual({ from: "open", to: "half-open", failures_in_window: 0, probes_ok: 0, probes_failed: 0, at: T0 + 5000 });
+		expect(events[1]).toEqual({ from: "open", to: "half-open", failures_in_window: 0, requests_in_window: 0, probes_ok: 0, probes_failed: 0, at: T0 + 5000 });
 	});
 
 	it("lets exactly 2 probes through at once and refuses the rest with retry-after 0", () => {
@@ -137,7 +138,7 @@ describe("circuit breaker: half-open", () => {
 		expect(breaker.admit().ok).toBe(false);
 		clock.advance(300);
 		second.done("success");
-		expect(events).toEqual([{ from: "half-open", to: "closed", failures_in_window: 0, probes_ok: 2, probes_failed: 0, at: T0 + 5300 }]);
+		expect(events).toEqual([{ from: "half-open", to: "closed", failures_in_window: 0, requests_in_window: 0, probes_ok: 2, probes_failed: 0, at: T0 + 5300 }]);
 		const after = pass(breaker);
 		expect(after.probe).toBe(false);
 	});
@@ -158,7 +159,7 @@ describe("circuit breaker: half-open", () => {
 		first.done("success");
 		clock.advance(1000);
 		second.done("failure");
-		expect(events).toEqual([{ from: "half-open", to: "open", failures_in_window: 0, probes_ok: 1, probes_failed: 1, at: T0 + 6000 }]);
+		expect(events).toEqual([{ from: "half-open", to: "open", failures_in_window: 0, requests_in_window: 0, probes_ok: 1, probes_failed: 1, at: T0 + 6000 }]);
 		expect(breaker.admit()).toEqual({ ok: false, state: "open", retryAfterMs: 5000 });
 	});
 
@@ -284,7 +285,7 @@ describe("circuit breaker: edge cases", () => {
 		expect(breaker.state).toBe("half-open");
 		clock.advance(1);
 		expect(breaker.admit()).toEqual({ ok: false, state: "open", retryAfterMs: 5000 });
-		expect(events).toEqual([{ from: "half-open", to: "open", failures_in_window: 0, probes_ok: 0, probes_failed: 1, at: T0 + 35_000 }]);
+		expect(events).toEqual([{ from: "half-open", to: "open", failures_in_window: 0, requests_in_window: 0, probes_ok: 0, probes_failed: 1, at: T0 + 35_000 }]);
 		lost.done("success");
 		expect(breaker.state).toBe("open");
 	});
@@ -335,5 +336,49 @@ describe("what counts as an origin failure", () => {
 		[600, false],
 	] as const)("%s → %s", (status, failure) => {
 		expect(isOriginFailure(status)).toBe(failure);
+	});
+});
+
+describe("circuit breaker: a failure rate over a minimum volume (the deployed default)", () => {
+	const rated = () => setup({ failures: 5, minRequests: 20, failureRate: 0.5 });
+
+	it("stays closed on a handful of failures, however close together, below the minimum volume", () => {
+		const { breaker } = rated();
+		fail(breaker, 19);
+		expect(breaker.state).toBe("closed");
+	});
+
+	it("opens once at least 20 requests in the window had an outcome and half of them failed", () => {
+		const { breaker, events } = rated();
+		for (let i = 0; i < 10; i++) pass(breaker).done("success");
+		fail(breaker, 9);
+		expect(breaker.state).toBe("closed");
+		fail(breaker, 1);
+		expect(breaker.state).toBe("open");
+		expect(events[0]).toMatchObject({ from: "closed", to: "open", failures_in_window: 10, requests_in_window: 20 });
+	});
+
+	it("stays closed when under half of a busy window failed", () => {
+		const { breaker } = rated();
+		for (let i = 0; i < 60; i++) pass(breaker).done("success");
+		fail(breaker, 59);
+		expect(breaker.state).toBe("closed");
+		fail(breaker, 1);
+		expect(breaker.state).toBe("open");
+	});
+
+	it("counts cancelled requests neither way", () => {
+		const { breaker } = rated();
+		for (let i = 0; i < 100; i++) pass(breaker).done("cancelled");
+		fail(breaker, 19);
+		expect(breaker.state).toBe("closed");
+	});
+
+	it("forgets outcomes older than the window", () => {
+		const { breaker, clock } = rated();
+		fail(breaker, 15);
+		clock.advance(10_001);
+		fail(breaker, 15);
+		expect(breaker.state).toBe("closed");
 	});
 });

@@ -20,7 +20,7 @@ describe("overload config: defaults", () => {
 			orgShare: 0.5,
 			retryAfterSeconds: 1,
 			groups: new Map(),
-			breaker: { failures: 5, windowMs: 10_000, cooldownMs: 5_000, probes: 2 },
+			breaker: { failures: 5, minRequests: 20, failureRate: 0.5, windowMs: 10_000, cooldownMs: 5_000, probes: 2 },
 		});
 		expect(config).toBe(OVERLOAD_DEFAULTS);
 	});
@@ -35,7 +35,7 @@ describe("overload config: defaults", () => {
 		expect(config.orgShare).toBe(0.5);
 		expect(config.retryAfterSeconds).toBe(1);
 		expect(config.groups.size).toBe(0);
-		expect(config.breaker).toEqual({ failures: 3, windowMs: 10_000, cooldownMs: 5_000, probes: 2 });
+		expect(config.breaker).toEqual({ failures: 3, minRequests: 20, failureRate: 0.5, windowMs: 10_000, cooldownMs: 5_000, probes: 2 });
 	});
 });
 
@@ -45,7 +45,7 @@ describe("overload config: a full table", () => {
 		org_share: 0.25,
 		retry_after_seconds: 3,
 		groups: { messages: 60, files: 20 },
-		breaker: { failures: 7, window_seconds: 30, cooldown_seconds: 15, probes: 4 },
+		breaker: { failures: 7, min_requests: 40, failure_rate: 0.25, window_seconds: 30, cooldown_seconds: 15, probes: 4 },
 	};
 
 	it("reads every key, with seconds turned into ms", () => {
@@ -57,7 +57,7 @@ describe("overload config: a full table", () => {
 			["messages", 60],
 			["files", 20],
 		]);
-		expect(config.breaker).toEqual({ failures: 7, windowMs: 30_000, cooldownMs: 15_000, probes: 4 });
+		expect(config.breaker).toEqual({ failures: 7, minRequests: 40, failureRate: 0.25, windowMs: 30_000, cooldownMs: 15_000, probes: 4 });
 	});
 
 	it("accepts the same table as a JSON string", () => {
@@ -97,7 +97,7 @@ describe("overload config: every error names its field", () => {
 		[{ groups: { messages: 60, files: 0 } }, "OVERLOAD.groups.files", "must be a whole number from 1 to 1000000, got 0"],
 		[{ groups: { files: "20" } }, "OVERLOAD.groups.files", "must be a whole number"],
 		[{ groups: { Files: 20 } }, "OVERLOAD.groups.Files", "is not a route group name"],
-		[{ breaker: true }, "OVERLOAD.breaker", "must be a table with failures, window_seconds, cooldown_seconds, probes"],
+		[{ breaker: true }, "OVERLOAD.breaker", "must be a table with failures, min_requests, failure_rate, window_seconds, cooldown_seconds, probes"],
 		[{ breaker: { cooldown: 5 } }, "OVERLOAD.breaker.cooldown", "unknown field; expected one of failures"],
 		[{ breaker: { failures: 0 } }, "OVERLOAD.breaker.failures", "must be a whole number from 1 to 1000, got 0"],
 		[{ breaker: { failures: 5000 } }, "OVERLOAD.breaker.failures", "must be a whole number from 1 to 1000"],

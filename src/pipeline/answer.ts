@@ -1,0 +1,108 @@
+import { GuardError } from "../errors/guard-error";
+import { declaredLength } from "../lib/content-length";
+import { BodyStalledError } from "../lib/read-bounded";
+import { type ReportedUsage, usageReader, usageTap } from "../lib/usage-tap";
+import { watchBody } from "../lib/watch-body";
+import type { LimitOutcome } from "../limits/enforce-limits";
+import type { Admitted, Overload } from "../overload/admission";
+import { clientResponseHeaders } from "../proxy/headers";
+import { honestEventStream } from "../proxy/honest-stream";
+import { normaliseOriginError } from "../proxy/origin-error";
+import { rewriteResponseUrls } from "../proxy/rewrite-urls";
+import type { Exchange } from "./exchange";
+import type { Reached } from "./forward";
+
+/**
+ * Stage 7: the client's answer from the origin's. An origin error becomes the envelope; an event
+ * stream goes through the honest stream (whole events, pings, an `error` event if the origin
+ * breaks it); `rewrite_urls` fields point at the guard; any other body streams through a watch
+ * that cuts it off if it stalls for `stream_idle_timeout_seconds`. Usage the origin reports is
+ * settled when the body ends; the slot is freed when the client has the body or leaves.
+ */
+export async function answer(exchange: Exchange, slot: Admitted, overload: Overload, limits: LimitOutcome | undefined, reached: Reached): Promise<Response> {
+	const { request, route, config, ctx, state, target, incoming } = exchange;
+	const { upstream, abortUpstream, body } = reached;
+	const idleMs = route.streamIdleTimeoutMs;
+	let resolveEnded: (bytesOut: number | undefined) => void = () => undefined;
+	state.bodyEnded = new Promise((resolve) => {
+		resolveEnded = resolve;
+	});
+	const ended = (bytesOut: number | undefined) => {
+		slot.release();
+		resolveEnded(bytesOut);
+	};
+	const settle = (usage: ReportedUsage) => {
+		if (limits?.settle) ctx.waitUntil(limits.settle(usage, body.bytes()));
+	};
+	const stalled = (where: string) => {
+		state.decisions.response_body = { outcome: "stalled", where, idle_seconds: idleMs / 1000 };
+		abortUpstream();
+	};
+
+	if (upstream.status >= 400) {
+		settle({});
+		const normalised = await normaliseOriginError(upstream, state.requestId, idleMs);
+		if (normalised.stalled) stalled("origin-error-body");
+		state.errorType = normalised.type;
+		ended(declaredLength(normalised.response.headers) ?? undefined);
+		return normalised.response;
+	}
+	const headers = clientResponseHeaders(upstream.headers, state.requestId);
+	if (request.method === "HEAD" || upstream.body === null) {
+		await upstream.body?.cancel().catch(() => undefined);
+		settle({});
+		ended(0);
+		return new Response(null, { status: upstream.status, statusText: upstream.statusText, headers });
+	}
+	const kind = usageKind(upstream.headers.get("content-type"));
+	const meter = route.meterTokens && limits?.settle !== undefined ? kind : undefined;
+
+	if (kind === "sse") {
+		const tapped = meter ? upstream.body.pipeThrough(usageTap("sse", settle)) : upstream.body;
+		if (!meter) settle({});
+		const stream = honestEventStream(tapped, route, state, {
+			abortUpstream,
+			overloaded: () => overload.breakerFor(target.name).state !== "closed",
+			ended,
+		});
+		return new Response(stream, { status: upstream.status, statusText: upstream.statusText, headers });
+	}
+
+	let response = new Response(upstream.body, { status: upstream.status, statusText: upstream.statusText, headers });
+	if (route.rewriteUrls.length > 0) {
+		try {
+			response = await rewriteResponseUrls(response, route.rewriteUrls, config.publicUrl ?? incoming.origin, target.base, idleMs);
+		} catch (error) {
+			settle({});
+			ended(undefined);
+			if (!(error instanceof BodyStalledError)) throw error;
+			stalled("rewrite-urls-body");
+			throw new GuardError(504, `The upstream service stopped sending its answer for ${idleMs / 1000} seconds.`, { type: "timeout_error" });
+		}
+	}
+	const source = response.body;
+	if (source === null) {
+		settle({});
+		ended(0);
+		return response;
+	}
+	const usage = meter ? usageReader(meter) : undefined;
+	const length = declaredLength(response.headers);
+	const watched = watchBody(source, {
+		length: typeof length === "number" ? length : undefined,
+		idleMs,
+		onChunk: usage ? (chunk) => usage.push(chunk) : undefined,
+		onEnd: (bytes, end) => {
+			if (end === "stalled") stalled("response-body");
+			settle(usage?.end() ?? {});
+			ended(end === "complete" || typeof length !== "number" ? bytes : undefined);
+		},
+	});
+	return new Response(watched, response);
+}
+
+function usageKind(contentType: string | null): "json" | "sse" | undefined {
+	if (contentType?.includes("text/event-stream")) return "sse";
+	if (contentType?.includes("json")) return "json";
+	return undefined;
+}

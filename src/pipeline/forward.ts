@@ -1,0 +1,134 @@
+import { type BodyPlan, type LimitedBody, openBody } from "../body-limit/body-limit";
+import { GuardError } from "../errors/guard-error";
+import type { Identity } from "../keys/authenticate";
+import type { BodyInspector } from "../lib/counting-pump";
+import { TIMED_OUT, within } from "../lib/within";
+import type { LimitOutcome } from "../limits/enforce-limits";
+import { longRequestRule } from "../long-requests/long-request-rule";
+import type { Admitted } from "../overload/admission";
+import { isOriginFailure } from "../overload/circuit-breaker";
+import { originRequestHeaders } from "../proxy/headers";
+import type { Exchange } from "./exchange";
+
+/** The origin's answer, and what the answer stage needs to go on. */
+export interface Reached {
+	readonly upstream: Response;
+	/** Cancels the origin's request (its body stalled, or the client left). */
+	readonly abortUpstream: () => void;
+	readonly body: LimitedBody;
+}
+
+/**
+ * Stage 6: sends the request to the origin and waits for its response headers, within the route's
+ * `response_timeout_seconds`. The body travels along its plan; the moment it breaks a bound (cap,
+ * length, budget, idle, the 10-minute rule) the upload is aborted and that refusal is the answer.
+ *
+ * The origin's breaker hears only what the origin did: its status, a connection error, or its
+ * silence once it had the whole request. A refused body, a slow or broken upload and a client
+ * that left count neither way. A request refused after admission keeps its request unit and is
+ * charged the input of the bytes read; only one the origin never received is given back.
+ */
+export async function forward(exchange: Exchange, slot: Admitted, identity: Identity | undefined, plan: BodyPlan, limits: LimitOutcome | undefined): Promise<Reached> {
+	const { request, route, config, env, ctx, state, target, incoming } = exchange;
+	const body = openBody(request, plan, state, {
+		idleMs: route.bodyIdleTimeoutMs,
+		inspector: route.refuseLongNonStreaming ? longRequestCheck(state) : undefined,
+		budget: limits?.budget,
+	});
+	state.bytesIn = body.bytes;
+	const settle = (counted: boolean) => {
+		if (limits?.settle) ctx.waitUntil(limits.settle({}, body.bytes(), counted));
+	};
+	const upstreamAbort = new AbortController();
+	const signal = AbortSignal.any([body.signal, upstreamAbort.signal, ...(request.signal ? [request.signal] : [])]);
+	const names = config.identityHeaders;
+	const headers = originRequestHeaders(request.headers, state.requestId, {
+		forwardApiKey: route.forwardApiKey,
+		set: {
+			[names.org]: identity?.orgId ?? null,
+			[names.key]: identity?.keyId ?? null,
+			[names.workspace]: identity?.workspaceId ?? null,
+			// A client's copy is always dropped; only the guard may vouch for its traffic.
+			[config.originTokenHeader]: env.ORIGIN_TOKEN || null,
+		},
+	});
+	if (plan.decode !== undefined) {
+		headers.delete("content-encoding");
+		headers.delete("content-length");
+	}
+	const fetching = target.fetch(target.url(incoming), {
+		// HEAD is answered as GET without a body (RFC 9110 §9.3.2), whatever the origin does with HEAD.
+		method: request.method === "HEAD" ? "GET" : request.method,
+		headers,
+		body: body.body,
+		redirect: "manual",
+		signal,
+	});
+	let first: Response | GuardError | typeof TIMED_OUT;
+	try {
+		first = await within(Promise.race([fetching, body.failed]), route.responseTimeoutMs);
+	} catch (cause) {
+		fetching.catch(() => undefined);
+		const refused = body.failure() ?? (cause instanceof GuardError ? cause : undefined);
+		if (refused) {
+			slot.reached("cancelled");
+			settle(true);
+			throw refused;
+		}
+		// A client that left is not the origin's failure; nobody reads this answer, the log line does.
+		if (request.signal?.aborted === true) {
+			slot.reached("cancelled");
+			settle(true);
+			throw new GuardError(499, "The client closed the connection before the upstream service answered.", {
+				type: "api_error",
+				detail: { client: "disconnected before the origin answered" },
+			});
+		}
+		slot.reached("failure");
+		settle(false);
+		throw new GuardError(500, "The upstream service could not be reached. Please retry later.", {
+			type: "api_error",
+			cause,
+			detail: { origin_failure: String(cause) },
+		});
+	}
+	if (first instanceof GuardError) {
+		fetching.catch(() => undefined);
+		slot.reached("cancelled");
+		settle(true);
+		throw first;
+	}
+	if (first === TIMED_OUT) {
+		fetching.catch(() => undefined);
+		upstreamAbort.abort();
+		settle(true);
+		throw timedOut(exchange, slot, body.complete());
+	}
+	state.originMs = Date.now() - state.startedAt;
+	slot.reached(isOriginFailure(first.status) ? "failure" : "success");
+	return { upstream: first, abortUpstream: () => upstreamAbort.abort(), body };
+}
+
+/**
+ * No response headers within the bound. The origin is blamed (`504`, a breaker failure) only when
+ * it had the whole request; an upload still under way is the client's pace (`408`); a body the
+ * runtime sent untouched could be either, so the answer is `504` but the breaker does not count it.
+ */
+function timedOut(exchange: Exchange, slot: Admitted, bodyComplete: boolean | undefined): GuardError {
+	const { route, state } = exchange;
+	const seconds = route.responseTimeoutMs / 1000;
+	if (bodyComplete === false) {
+		slot.reached("cancelled");
+		state.decisions.origin_timeout = { bound: "response_headers", seconds, blame: "client-upload" };
+		return new GuardError(408, `The request body did not arrive within ${seconds} seconds; the request was cancelled.`);
+	}
+	slot.reached(bodyComplete === true ? "failure" : "cancelled");
+	state.decisions.origin_timeout = { bound: "response_headers", seconds, blame: bodyComplete === true ? "origin" : "unknown" };
+	return new GuardError(504, `The upstream service did not answer within ${seconds} seconds.`, { type: "timeout_error" });
+}
+
+function longRequestCheck(state: Exchange["state"]): BodyInspector {
+	return longRequestRule((verdict) => {
+		state.decisions.long_request = verdict;
+	});
+}

@@ -1,0 +1,41 @@
+import type { GuardConfig } from "../config/guard-config";
+import type { Route } from "../config/route-table";
+import type { Env } from "../env";
+import type { Overload } from "../overload/admission";
+import { originTarget } from "../proxy/origin";
+import { answer } from "./answer";
+import { bodyRules } from "./body-rules";
+import { checkHeaders } from "./check-headers";
+import type { Exchange } from "./exchange";
+import { forward } from "./forward";
+import { identify } from "./identify";
+import { chargeLimits } from "./limits";
+import type { GuardRequest } from "./request-state";
+import { shed } from "./shed";
+
+/**
+ * A route's whole request path, as its ordered stages: each either hands on what it decided or
+ * throws the refusal the client gets. Everything the request line and headers can decide is
+ * decided before `forward` contacts the origin.
+ */
+export function routeHandler(route: Route, config: GuardConfig, overload: Overload) {
+	return async function handleRoute(request: GuardRequest, env: Env, ctx: ExecutionContext): Promise<Response> {
+		const state = request.guard;
+		state.route = route.name;
+		const target = originTarget(route, config, env.ORIGIN);
+		state.origin = target.name;
+		const exchange: Exchange = { request, env, ctx, route, config, state, incoming: new URL(request.url), target };
+		const slot = shed(exchange, overload);
+		try {
+			const identity = await identify(exchange, slot);
+			checkHeaders(exchange);
+			const plan = bodyRules(exchange);
+			const limits = await chargeLimits(exchange, identity);
+			const reached = await forward(exchange, slot, identity, plan, limits);
+			return await answer(exchange, slot, overload, limits, reached);
+		} catch (error) {
+			slot.release();
+			throw error;
+		}
+	};
+}
