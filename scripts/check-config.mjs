@@ -39,6 +39,10 @@ for (const environment of environments) {
 		// Secrets live in Cloudflare, not in the file: assume the required ones are set, and say which.
 		const required = Array.isArray(vars.REQUIRED_SECRETS) ? vars.REQUIRED_SECRETS : [];
 		const guard = parseGuardConfig({ ...vars, hasOriginBinding, hasKeysBinding, presentSecrets: required.join(",") });
+		// A deployed guard must not build its links (rewrite_urls) from the Host header a client sends.
+		if (environment !== undefined && guard.publicUrl === undefined) {
+			throw new Error("PUBLIC_URL: a deployed environment needs the guard's public base URL (such as https://api.example.com), so rewrite_urls never follows a client's Host header");
+		}
 		const zone = parseZoneLimit(vars.ZONE_PLAN, vars.ZONE_BODY_LIMIT_BYTES);
 		if (vars.TIERS !== undefined) parseTierConfig(vars);
 		const origin = hasOriginBinding ? "service binding ORIGIN" : guard.originUrl ?? "per-route origins";
