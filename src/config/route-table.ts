@@ -1,3 +1,4 @@
+import { configValue } from "./config-json";
 import { ConfigError } from "./config-error";
 
 /** One validated entry of the route table. */
@@ -81,7 +82,7 @@ const GROUP = /^[a-z][a-z0-9_-]*$/;
  * table.
  */
 export function parseRouteTable(raw: unknown): Route[] {
-	const table = typeof raw === "string" ? parseJson(raw) : raw;
+	const table = configValue(raw, "ROUTES");
 	if (table === undefined || table === null) {
 		throw new ConfigError("ROUTES", "the route table is missing; add [[vars.ROUTES]] entries to wrangler.toml");
 	}
@@ -279,13 +280,6 @@ function rejectDuplicates(routes: Route[]): void {
 	});
 }
 
-function parseJson(text: string): unknown {
-	try {
-		return JSON.parse(text);
-	} catch (error) {
-		throw new ConfigError("ROUTES", `is a string but not valid JSON (${(error as Error).message})`);
-	}
-}
 
 /** A short, safe description of a bad value for an error message. */
 export function describe(value: unknown): string {

@@ -1,16 +1,20 @@
+import { BoundedMap } from "../lib/bounded-map";
+
 /**
  * A bounded, time-limited cache of lookups, negative results included, so a hot key costs no KV
  * read per request and a key disabled in KV stops working within `ttlMs`. Past `maxEntries` the
  * oldest entry goes first.
  */
 export class TtlCache<V> {
-	private readonly entries = new Map<string, { value: V; expires: number }>();
+	private readonly entries: BoundedMap<string, { value: V; expires: number }>;
 
 	constructor(
 		private readonly ttlMs: number,
-		private readonly maxEntries = 10_000,
+		maxEntries = 10_000,
 		private readonly now: () => number = Date.now,
-	) {}
+	) {
+		this.entries = new BoundedMap(maxEntries);
+	}
 
 	/** The cached value, or `undefined` if absent or expired (`{ value }` keeps a cached miss apart). */
 	get(key: string): { value: V } | undefined {
@@ -25,11 +29,6 @@ export class TtlCache<V> {
 
 	set(key: string, value: V): void {
 		if (this.ttlMs <= 0) return;
-		this.entries.delete(key);
 		this.entries.set(key, { value, expires: this.now() + this.ttlMs });
-		if (this.entries.size > this.maxEntries) {
-			const oldest = this.entries.keys().next().value;
-			if (oldest !== undefined) this.entries.delete(oldest);
-		}
 	}
 }

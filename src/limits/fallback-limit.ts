@@ -1,3 +1,4 @@
+import { BoundedMap } from "../lib/bounded-map";
 import { type BucketState, available, take, waitFor } from "./token-bucket";
 
 /** The share of an organisation's request limit one isolate admits while the usage object is down. */
@@ -10,7 +11,8 @@ export const FALLBACK_SHARE = 0.1;
  * of its limit while the object is down.
  */
 export class FallbackLimit {
-	readonly #buckets = new Map<string, BucketState>();
+	// Organisations come and go while the object is down; the oldest are forgotten first.
+	readonly #buckets = new BoundedMap<string, BucketState>(10_000);
 
 	constructor(private readonly now: () => number = Date.now) {}
 

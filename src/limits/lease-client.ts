@@ -1,3 +1,4 @@
+import { BoundedMap } from "../lib/bounded-map";
 import {
 	type Cost,
 	type Decision,
@@ -74,7 +75,7 @@ const MAX_SCOPES = 10_000;
 
 /** The isolate's leases, one per organisation (and workspace with limits of its own). */
 export class LeaseClient {
-	readonly #scopes = new Map<string, Scope>();
+	readonly #scopes = new BoundedMap<string, Scope>(MAX_SCOPES);
 	readonly #ttlMs: number;
 	readonly #maxFraction: number;
 	readonly #lowWater: number;
@@ -265,10 +266,6 @@ export class LeaseClient {
 				snapshot: undefined,
 			};
 			this.#scopes.set(key, scope);
-			if (this.#scopes.size > MAX_SCOPES) {
-				const oldest = this.#scopes.keys().next().value;
-				if (oldest !== undefined) this.#scopes.delete(oldest);
-			}
 		}
 		return scope;
 	}

@@ -1,3 +1,4 @@
+import { TIMED_OUT, within } from "../lib/within";
 import { waitUntil as runtimeWaitUntil } from "cloudflare:workers";
 import { LeaseClient, type LeaseOptions } from "./lease-client";
 import {
@@ -119,22 +120,18 @@ export class LimiterClient implements Limiter {
 	/** One object call, bounded by the timeout; every failure becomes a {@link LimiterUnavailableError}. */
 	async #call<T>(orgId: string, run: (stub: UsageStub) => Promise<T>): Promise<T> {
 		this.stats.objectCalls++;
-		let timer: ReturnType<typeof setTimeout> | undefined;
-		const deadline = new Promise<never>((_, reject) => {
-			timer = setTimeout(() => {
-				reject(new LimiterUnavailableError("timeout", orgId, `the usage object of ${orgId} did not answer within ${this.#timeoutMs} ms`));
-			}, this.#timeoutMs);
-		});
+		let answer: T | typeof TIMED_OUT;
 		try {
 			const namespace = this.#options.namespace;
-			return await Promise.race([run(namespace.get(namespace.idFromName(orgId))), deadline]);
+			answer = await within(run(namespace.get(namespace.idFromName(orgId))), this.#timeoutMs);
 		} catch (error) {
-			if (error instanceof LimiterUnavailableError) throw error;
 			const kind = isOverloaded(error) ? "overloaded" : "error";
 			throw new LimiterUnavailableError(kind, orgId, `the usage object of ${orgId} failed: ${String(error)}`, error);
-		} finally {
-			if (timer !== undefined) clearTimeout(timer);
 		}
+		if (answer === TIMED_OUT) {
+			throw new LimiterUnavailableError("timeout", orgId, `the usage object of ${orgId} did not answer within ${this.#timeoutMs} ms`);
+		}
+		return answer;
 	}
 }
 

@@ -1,3 +1,4 @@
+import { BoundedMap } from "../lib/bounded-map";
 import type { Cost, Rejection } from "./limiter";
 
 interface Note {
@@ -16,9 +17,11 @@ interface Note {
  * ends exactly at the noted retry time. Past `maxEntries` the oldest note goes first.
  */
 export class RejectionNotes {
-	readonly #notes = new Map<string, Note>();
+	readonly #notes: BoundedMap<string, Note>;
 
-	constructor(private readonly maxEntries = 10_000) {}
+	constructor(maxEntries = 10_000) {
+		this.#notes = new BoundedMap(maxEntries);
+	}
 
 	/** The noted rejection that applies to a request of this cost now, with the wait left. */
 	find(orgId: string, workspaceId: string | undefined, cost: Cost, now: number): Rejection | undefined {
@@ -39,12 +42,7 @@ export class RejectionNotes {
 	remember(orgId: string, workspaceId: string | undefined, cost: Cost, rejection: Rejection, now: number): void {
 		if (rejection.retryAfterMs === null || rejection.retryAfterMs <= 0) return;
 		const key = rejection.scope === "workspace" && workspaceId !== undefined ? scopeKey(orgId, workspaceId) : orgId;
-		this.#notes.delete(key);
 		this.#notes.set(key, { until: now + rejection.retryAfterMs, rejection, cost });
-		if (this.#notes.size > this.maxEntries) {
-			const oldest = this.#notes.keys().next().value;
-			if (oldest !== undefined) this.#notes.delete(oldest);
-		}
 	}
 }
 

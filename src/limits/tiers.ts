@@ -1,3 +1,4 @@
+import { configValue } from "../config/config-json";
 import { ConfigError } from "../config/config-error";
 import { describe as show } from "../config/route-table";
 import type { AccelerationConfig, BucketLimits, ResolvedLimits, WorkspaceLimits } from "./limiter";
@@ -144,14 +145,7 @@ function number(value: unknown, at: string, bounds: Bounds): number {
 
 function table(raw: unknown, at: string, hint: string): Record<string, unknown> {
 	if (raw === undefined || raw === null) throw new ConfigError(at, `is missing; add ${hint} to wrangler.toml`);
-	let value = raw;
-	if (typeof raw === "string") {
-		try {
-			value = JSON.parse(raw);
-		} catch {
-			throw new ConfigError(at, "is a string but not valid JSON");
-		}
-	}
+	const value = configValue(raw, at);
 	if (typeof value !== "object" || value === null || Array.isArray(value)) {
 		throw new ConfigError(at, `must be a table, got ${show(value)}`);
 	}

@@ -1,3 +1,4 @@
+import { configValue } from "../config/config-json";
 import { ConfigError } from "../config/config-error";
 import { describe } from "../config/route-table";
 
@@ -56,7 +57,7 @@ const MAX_PROBES = 100;
  */
 export function parseOverloadConfig(raw: unknown, field = "OVERLOAD"): OverloadConfig {
 	if (raw === undefined || raw === "") return OVERLOAD_DEFAULTS;
-	const fields = fieldsOf(parseJson(raw, field), field, FIELDS);
+	const fields = fieldsOf(configValue(raw, field), field, FIELDS);
 	const defaults = OVERLOAD_DEFAULTS;
 	return {
 		maxInFlight: optional(fields.max_in_flight, defaults.maxInFlight, (v) => whole(v, `${field}.max_in_flight`, MAX_IN_FLIGHT)),
@@ -128,11 +129,4 @@ function fieldsOf(value: unknown, at: string, allowed: readonly string[]): Recor
 	return fields;
 }
 
-function parseJson(raw: unknown, at: string): unknown {
-	if (typeof raw !== "string") return raw;
-	try {
-		return JSON.parse(raw);
-	} catch {
-		throw new ConfigError(at, "is a string but not valid JSON");
-	}
-}
+
