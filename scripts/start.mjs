@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `npm start [-- --port N] [--host H] [--env NAME] [--var NAME=JSON ...] [--origin URL]`: serves the
-// guard in front of the demo origin, or in front of the origin at URL with `--origin`. `--var` replaces one of wrangler.toml's variables for this run, e.g.
-// `--var 'OVERLOAD={"max_in_flight":5}'`.
+// guard in front of the demo origin, or in front of the origin at URL with `--origin`. `--var`
+// replaces one of wrangler.toml's variables for this run, e.g. `--var 'OVERLOAD={"max_in_flight":5}'`.
 import { parseArgs } from "node:util";
 import { startLocalStack } from "./lib/local-stack.mjs";
 
@@ -47,7 +47,21 @@ try {
 	console.error(`edge-guard could not start: ${error instanceof Error ? error.message : error}`);
 	process.exit(1);
 }
-console.log(`edge-guard listening on ${stack.url.origin} (in front of ${values.origin ?? "the bundled demo origin"})`);
+console.log(`edge-guard listening on ${stack.url.origin} (in front of ${values.origin === undefined ? "the bundled demo origin" : shown(values.origin)})`);
+
+/**
+ * An origin URL as it may be printed: never its credentials (user:password@), which the guard
+ * refuses anyway.
+ * @param {string} origin
+ */
+function shown(origin) {
+	try {
+		const url = new URL(origin);
+		return `${url.protocol}//${url.host}${url.pathname.replace(/\/$/, "")}`;
+	} catch {
+		return "an origin URL that does not parse";
+	}
+}
 
 let stopping = false;
 for (const signal of ["SIGINT", "SIGTERM"]) {

@@ -26,6 +26,8 @@ export interface Env {
 	LIMITER_MODE?: unknown;
 	/** Load shedding and the origin circuit breaker (`src/overload/overload-config.ts`). */
 	OVERLOAD?: unknown;
+	/** Which browser pages may read answers (`src/cors/cors-config.ts`). */
+	CORS?: unknown;
 	/** Secrets a deployed environment cannot run without, e.g. `["ORIGIN_TOKEN"]`. */
 	REQUIRED_SECRETS?: unknown;
 	/** A secret (`wrangler secret put ORIGIN_TOKEN`) sent to the origin so it can tell the guard's traffic. */

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { analyticsPoint, type RequestLogLine } from "../src/log/request-log";
-import { callGuardToSink, readEnvelope, sinkRecord, configProblem, MISCONFIGURED } from "./helpers";
+import { callGuardToSink, configProblem, MISCONFIGURED, sinkRecord } from "./helpers";
 import { TEST_KEY } from "./keys";
 
 afterEach(() => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { type FieldScan, MAX_DEPTH, STRING_CAPTURE_LIMIT, type ScannedValue, scanTopLevelFields } from "../src/lib/json-fields";
+import { type FieldScan, STRING_CAPTURE_LIMIT, type ScannedValue, scanTopLevelFields } from "../src/lib/json/top-level-fields";
+import { JsonObjectTokenizer } from "../src/lib/json/tokenizer";
 
 const WANTED = ["max_tokens", "stream", "model", "é", "😀", "", 'q"\\\n'];
 const encoder = new TextEncoder();
@@ -422,12 +423,106 @@ describe("the state of the scan", () => {
 		expect(scan.fields.size).toBe(0);
 	});
 
-	it("accepts nesting up to MAX_DEPTH and marks deeper nesting invalid", () => {
-		const nested = (levels: number) => `{"max_tokens":1,"a":${"[".repeat(levels - 1)}${"]".repeat(levels - 1)}}`;
-		expect(scanned(encoder.encode(nested(MAX_DEPTH))).state).toBe("complete");
-		expect(scanned(encoder.encode(nested(MAX_DEPTH + 1))).state).toBe("invalid");
-		const mixed = `{"a":${'{"b":['.repeat(MAX_DEPTH / 2 - 1)}1${"]}".repeat(MAX_DEPTH / 2 - 1)},"max_tokens":3}`;
-		expect(outcome(scanned(encoder.encode(mixed), randomSizes(random(3), 100)))).toEqual({ max_tokens: { kind: "number", value: 3 } });
+	it("says why and where a body is invalid", () => {
+		const cases: [string, { kind: string; at: number }][] = [
+			["[1]", { kind: "not-an-object", at: 0 }],
+			[' \n "x"', { kind: "not-an-object", at: 3 }],
+			['{"a":1,}', { kind: "syntax", at: 7 }],
+			['{"a":[1 2]}', { kind: "syntax", at: 8 }],
+			['{"a":01}', { kind: "syntax", at: 6 }],
+			['{"a":"\\x"}', { kind: "syntax", at: 7 }],
+			['{"a":1} x', { kind: "trailing", at: 8 }],
+			["{}}", { kind: "trailing", at: 2 }],
+			['{"a":[1', { kind: "truncated", at: 7 }],
+			["", { kind: "truncated", at: 0 }],
+		];
+		for (const [text, problem] of cases) {
+			const bytes = encoder.encode(text);
+			expect(scanned(bytes).problem, text).toEqual(problem);
+			expect(scanned(bytes, randomSizes(random(5), 2)).problem, `${text} in small chunks`).toEqual(problem);
+		}
+		expect(scanned(encoder.encode('{"a":1}')).problem).toBeUndefined();
+	});
+});
+
+describe("nesting of any depth", { timeout: 60_000 }, () => {
+	const nested = (levels: number, open = "[", close = "]") => `{"a":${open.repeat(levels)}${close.repeat(levels)},"max_tokens":64000}`;
+
+	it("reads max_tokens after a field nested 10,001 levels deep, which once blinded it", () => {
+		for (const levels of [10_000, 10_001, 10_002]) {
+			expect(outcome(scanned(encoder.encode(nested(levels)), randomSizes(random(levels), 4096)))).toEqual({ max_tokens: { kind: "number", value: 64_000 } });
+		}
+	});
+
+	it("reads 300,000 levels of arrays and objects, mixed, and finds the fields around them", () => {
+		const levels = 150_000;
+		const text = `{"stream":true,"a":${'{"b":['.repeat(levels)}1${"]}".repeat(levels)},"max_tokens":3}`;
+		expect(outcome(scanned(encoder.encode(text), randomSizes(random(3), 100_000)))).toEqual({
+			stream: { kind: "boolean", value: true },
+			max_tokens: { kind: "number", value: 3 },
+		});
+	});
+
+	it("still tells an array's close from an object's at any depth", () => {
+		const levels = 100_000;
+		const opening = '{"b":['.repeat(levels);
+		const balanced = "]}".repeat(levels);
+		// One bracket swapped, deep down or near the top: JSON.parse throws, and so must the scan.
+		for (const swapAt of [0, 1, 2 * levels - 2, 2 * levels - 1, levels, levels + 1]) {
+			const closing = balanced.slice(0, swapAt) + (balanced[swapAt] === "]" ? "}" : "]") + balanced.slice(swapAt + 1);
+			const scan = scanned(encoder.encode(`{"a":${opening}${closing}}`), [65_536, 65_536, 1 << 30]);
+			expect(scan.state, `swapped at ${swapAt}`).toBe("invalid");
+			expect(scan.problem).toEqual({ kind: "syntax", at: 5 + opening.length + swapAt });
+		}
+		expect(outcome(scanned(encoder.encode(`{"a":${opening}${balanced}}`)))).toEqual({});
+		// Around the levels where the bits move from a number into words, every closer is checked.
+		for (let depth = 28; depth <= 70; depth++) {
+			const kinds = Array.from({ length: depth }, (_, level) => (level * 7) % 3 === 0);
+			const open = kinds.map((array) => (array ? "[" : '{"k":')).join("");
+			const close = kinds.map((array) => (array ? "]" : "}")).reverse();
+			expect(outcome(scanned(encoder.encode(`{"a":${open}1${close.join("")}}`)))).toEqual({});
+			for (let at = 0; at < close.length; at++) {
+				const swapped = close.map((closer, index) => (index !== at ? closer : closer === "]" ? "}" : "]")).join("");
+				expect(scanned(encoder.encode(`{"a":${open}1${swapped}}`)).state, `depth ${depth}, closer ${at}`).toBe("invalid");
+			}
+		}
+	});
+
+	it("holds one bit per level reached for nesting, and nothing more as a shallow body grows", () => {
+		const members = { key: () => false, value: () => undefined };
+		const deep = new JsonObjectTokenizer(members, 16);
+		const levels = 300_000;
+		deep.push(encoder.encode(`{"a":${"[".repeat(levels)}`));
+		deep.push(encoder.encode(`${"]".repeat(levels)}}`));
+		deep.end();
+		expect(deep.state).toBe("complete");
+		// One bit a level, grown by doubling: at most twice the bits needed.
+		expect(deep.nestingBytes).toBeGreaterThanOrEqual(levels / 8);
+		expect(deep.nestingBytes).toBeLessThanOrEqual((2 * levels) / 8);
+
+		// 16 MiB of a shallow body through one reused 64 KiB buffer: what the tokenizer holds does
+		// not move from what it held after the first slice.
+		const flat = new JsonObjectTokenizer(members, 16);
+		const buffer = new Uint8Array(64 * 1024);
+		const element = encoder.encode('{"role":"user","content":[{"type":"text","text":"lorem \\"ipsum\\" \\u00e9"}]},');
+		flat.push(encoder.encode('{"messages":['));
+		const afterFirst = flat.nestingBytes;
+		let pushed = 0;
+		while (pushed < 16 * 1024 * 1024) {
+			let filled = 0;
+			while (filled + element.length <= buffer.length) {
+				buffer.set(element, filled);
+				filled += element.length;
+			}
+			flat.push(buffer.subarray(0, filled));
+			pushed += filled;
+		}
+		flat.push(encoder.encode('{}],"max_tokens":1}'));
+		flat.end();
+		expect(flat.state).toBe("complete");
+		expect(flat.nestingBytes).toBe(afterFirst);
+		// Its nesting (4 levels) fits the bits kept without an allocation.
+		expect(afterFirst).toBe(0);
 	});
 });
 

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { ConfigError } from "../src/config/config-error";
 import { parseGuardConfig } from "../src/config/guard-config";
 import { parseRouteTable } from "../src/config/route-table";
-import { callGuard, readEnvelope, configProblem, MISCONFIGURED } from "./helpers";
+import { callGuard, configProblem, MISCONFIGURED } from "./helpers";
 
 const good = { methods: ["POST"], path: "/v1/messages", max_body_bytes: 10, group: "messages" };
 

@@ -1,13 +1,14 @@
-import type { DeletedMessageBatch, MessageBatch, MessageBatchIndividualResponse } from "@anthropic-ai/sdk/resources/messages/batches";
+import type { DeletedMessageBatch, MessageBatch } from "@anthropic-ai/sdk/resources/messages/batches";
 import { badRequest, isRecord, jsonResponse, notFound, type RequestContext, readJsonObject } from "./http";
 import { newId, nowRfc3339 } from "./ids";
 import { paginate } from "./list";
 import { buildMessage, parseMessageParams } from "./messages";
+import type { WireBatchResult } from "./wire";
 
 interface StoredBatch {
 	/** The batch without `results_url`, which is made per response from the host asked. */
 	readonly batch: Omit<MessageBatch, "results_url">;
-	readonly results: readonly MessageBatchIndividualResponse[];
+	readonly results: readonly WireBatchResult[];
 }
 
 /**
@@ -43,7 +44,7 @@ export async function createBatch(ctx: RequestContext): Promise<Response> {
 		throw badRequest(`requests: a batch holds from 1 to ${MAX_REQUESTS} requests`);
 	}
 	const seen = new Set<string>();
-	const results = requests.map((request: unknown, index): MessageBatchIndividualResponse => {
+	const results = requests.map((request: unknown, index): WireBatchResult => {
 		const at = `requests.${index}`;
 		if (!isRecord(request)) throw badRequest(`${at}: Input should be an object`);
 		const customId = request.custom_id;
@@ -55,7 +56,7 @@ export async function createBatch(ctx: RequestContext): Promise<Response> {
 		if (!isRecord(request.params)) throw badRequest(`${at}.params: Field required`);
 		const params = parseMessageParams(request.params, `${at}.params.`);
 		if (params.stream) throw badRequest(`${at}.params.stream: streaming is not supported in batches`);
-		return { custom_id: customId, result: { type: "succeeded", message: buildMessage(params) } };
+		return { custom_id: customId, result: { type: "succeeded", message: buildMessage(params, "batch") } };
 	});
 	const now = nowRfc3339();
 	const stored: StoredBatch = {

@@ -1,8 +1,9 @@
-import type { Message, MessageTokensCount, RawMessageStreamEvent } from "@anthropic-ai/sdk/resources/messages";
+import type { MessageTokensCount } from "@anthropic-ai/sdk/resources/messages";
 import type { StreamFault } from "./faults";
 import { badRequest, isRecord, jsonResponse, type RequestContext, readJsonObject } from "./http";
 import { newId } from "./ids";
 import { type SseEvent, sseResponse } from "./sse";
+import type { WireMessage, WireStreamEvent, WireUsage } from "./wire";
 
 /** The validated part of a create-message body that the demo answer depends on. */
 export interface MessageParams {
@@ -87,36 +88,33 @@ function outputTokens(text: string): number {
 	return Math.max(1, Math.ceil(encoder.encode(text).byteLength / 4));
 }
 
-/** A complete Message object answering `params`, as the non-streaming API and batch results give it. */
-export function buildMessage(params: Pick<MessageParams, "model" | "messages">): Message {
+/**
+ * A complete message answering `params`, as the non-streaming API (`service_tier` "standard") and
+ * batch results ("batch") write it: no field the API leaves out, so no `null` a strict client
+ * would refuse (see ./wire.ts).
+ */
+export function buildMessage(params: Pick<MessageParams, "model" | "messages">, serviceTier: "standard" | "batch" = "standard"): WireMessage {
 	const text = replyText(params.messages);
 	return {
 		id: newId("msg"),
 		type: "message",
 		role: "assistant",
 		model: params.model,
-		content: [{ type: "text", text, citations: null }],
+		content: [{ type: "text", text }],
 		stop_reason: "end_turn",
 		stop_sequence: null,
-		stop_details: null,
-		container: null,
-		diagnostics: null,
-		usage: usage(estimateInputTokens(params.messages), outputTokens(text)),
+		usage: usage(estimateInputTokens(params.messages), outputTokens(text), serviceTier),
 	};
 }
 
-function usage(inputTokens: number, outputTokenCount: number): Message["usage"] {
+function usage(inputTokens: number, outputTokenCount: number, serviceTier: "standard" | "batch"): WireUsage {
 	return {
 		input_tokens: inputTokens,
-		output_tokens: outputTokenCount,
 		cache_creation_input_tokens: 0,
 		cache_read_input_tokens: 0,
 		cache_creation: { ephemeral_5m_input_tokens: 0, ephemeral_1h_input_tokens: 0 },
-		server_tool_use: null,
-		service_tier: "standard",
-		output_tokens_details: null,
-		inference_geo: null,
-		speed: null,
+		output_tokens: outputTokenCount,
+		service_tier: serviceTier,
 	};
 }
 
@@ -124,10 +122,10 @@ function usage(inputTokens: number, outputTokenCount: number): Message["usage"] 
  * The real stream's event sequence for `message`: message_start, content_block_start, ping, one
  * text_delta per word or so, content_block_stop, message_delta, message_stop.
  */
-export function streamEvents(message: Message): SseEvent[] {
+export function streamEvents(message: WireMessage): SseEvent[] {
 	const block = message.content[0];
 	const text = block?.type === "text" ? block.text : "";
-	const events: WireEvent[] = [
+	const events: WireStreamEvent[] = [
 		{
 			type: "message_start",
 			message: {
@@ -144,28 +142,13 @@ export function streamEvents(message: Message): SseEvent[] {
 		{ type: "content_block_stop", index: 0 },
 		{
 			type: "message_delta",
-			delta: { stop_reason: "end_turn", stop_sequence: null, stop_details: null, container: null },
+			delta: { stop_reason: "end_turn", stop_sequence: null },
 			usage: { output_tokens: message.usage.output_tokens },
 		},
 		{ type: "message_stop" },
 	];
 	return events.map((data) => ({ event: data.type, data }));
 }
-
-/**
- * An event as the real API writes it. It differs from the SDK's types where the API leaves fields
- * out: a text block starts without `citations`, and message_delta's usage carries only
- * `output_tokens` (the SDK overwrites only the counters present).
- */
-type WireEvent =
-	| Exclude<RawMessageStreamEvent, { type: "content_block_start" | "message_delta" }>
-	| { type: "content_block_start"; index: number; content_block: { type: "text"; text: string } }
-	| {
-			type: "message_delta";
-			delta: Extract<RawMessageStreamEvent, { type: "message_delta" }>["delta"];
-			usage: { output_tokens: number };
-	  }
-	| { type: "ping" };
 
 /** At least three pieces, each a word with its trailing space, that join back into `text`. */
 function textChunks(text: string): string[] {

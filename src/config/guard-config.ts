@@ -1,6 +1,7 @@
 import { ConfigError } from "./config-error";
 import { parseTierConfig, type TierTable } from "../limits/tiers";
 import { type OverloadConfig, parseOverloadConfig } from "../overload/overload-config";
+import { type CorsConfig, parseCorsConfig } from "../cors/cors-config";
 import { describe, parseOriginUrl, parseRouteTable, type Route } from "./route-table";
 
 /** The raw configuration values, as a Worker's `env` or `wrangler.toml` holds them. */
@@ -14,6 +15,7 @@ export interface RawGuardConfig {
 	WORKSPACE_LIMITS?: unknown;
 	LIMITER_MODE?: unknown;
 	OVERLOAD?: unknown;
+	CORS?: unknown;
 	REQUIRED_SECRETS?: unknown;
 	ORIGIN_TOKEN_HEADER?: unknown;
 	PUBLIC_URL?: unknown;
@@ -49,6 +51,8 @@ export interface GuardConfig {
 	readonly overload: OverloadConfig;
 	/** The header that carries the `ORIGIN_TOKEN` secret to the origin, when it is set. */
 	readonly originTokenHeader: string;
+	/** Which browser pages may read answers (`[vars.CORS]`). */
+	readonly cors: CorsConfig;
 	/** The guard's public base URL, that `rewrite_urls` points links at; absent, the request's own. */
 	readonly publicUrl: string | undefined;
 	/**
@@ -95,6 +99,7 @@ export function parseGuardConfig(raw: RawGuardConfig): GuardConfig {
 		identityHeaders: parseIdentityHeaders(raw.IDENTITY_HEADERS),
 		overload: parseOverloadGroups(parseOverloadConfig(raw.OVERLOAD), routes),
 		originTokenHeader: parseHeaderName(raw.ORIGIN_TOKEN_HEADER, "ORIGIN_TOKEN_HEADER") ?? "x-origin-token",
+		cors: parseCorsConfig(raw.CORS),
 		publicUrl: raw.PUBLIC_URL === undefined || raw.PUBLIC_URL === "" ? undefined : parseOriginUrl(raw.PUBLIC_URL, "PUBLIC_URL"),
 		trustDeclaredLength: parseSwitch(raw.TRUST_DECLARED_LENGTH, "TRUST_DECLARED_LENGTH", true),
 	};

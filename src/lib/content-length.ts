@@ -6,7 +6,8 @@
 export function declaredLength(headers: Headers): number | undefined | null {
 	const raw = headers.get("content-length");
 	if (raw === null) return undefined;
-	const values = new Set(raw.split(",").map((value) => value.trim()));
+	// RFC 9110 §5.6.1: list elements are separated by commas with optional spaces and tabs only.
+	const values = new Set(raw.split(",").map((value) => value.replace(/^[ \t]+|[ \t]+$/g, "").replace(/^0+(?=[0-9])/, "")));
 	if (values.size !== 1) return null;
 	const [value] = values;
 	if (value === undefined || !/^[0-9]{1,16}$/.test(value)) return null;

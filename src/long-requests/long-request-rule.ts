@@ -1,5 +1,5 @@
 import type { BodyInspector } from "../lib/counting-pump";
-import { scanTopLevelFields } from "../lib/json-fields";
+import { type JsonProblem, scanTopLevelFields } from "../lib/json/top-level-fields";
 
 /** The longest a non-streaming request may be expected to take, in seconds (the official SDKs' bound). */
 export const NON_STREAMING_LIMIT_SECONDS = 600;
@@ -17,9 +17,11 @@ export function expectedSeconds(maxTokens: number): number {
  * not use those SDKs would otherwise wait on a response that idle-connection timeouts kill.
  *
  * It reads the body as it streams past, in flat memory: `stream` and `max_tokens` may come after a
- * 30 MB `messages` array. The verdict is given on the slice that closes the top-level object,
- * before that slice is forwarded, so the origin never receives a refused request whole. A body
- * that is not a JSON object passes: the origin answers it.
+ * 30 MB `messages` array, and no depth of nesting blinds it. The verdict is given on the slice
+ * that closes the top-level object, before that slice is forwarded, so the origin never receives
+ * a refused request whole. A body it cannot read (not JSON, not an object, cut short, or followed
+ * by more than whitespace) is refused on the slice where that shows, with where it went wrong: a
+ * body the guard cannot judge must not pass unjudged, and the origin would refuse it as well.
  */
 export function longRequestRule(onVerdict?: (verdict: LongRequestVerdict) => void): BodyInspector {
 	const scan = scanTopLevelFields(["stream", "max_tokens"]);
@@ -29,20 +31,22 @@ export function longRequestRule(onVerdict?: (verdict: LongRequestVerdict) => voi
 			if (decided) return undefined;
 			scan.push(chunk);
 			if (scan.state === "scanning") return undefined;
-			decided = true;
+			// A complete object that passes is judged at the end, so trailing bytes can still refuse it.
+			if (scan.state === "complete" && verdictOf().outcome !== "refused") return undefined;
 			return judge();
 		},
 		end() {
 			if (decided) return undefined;
-			decided = true;
 			scan.end();
 			return judge();
 		},
 	};
 
 	function judge(): string | undefined {
+		decided = true;
 		const verdict = verdictOf();
 		onVerdict?.(verdict);
+		if (verdict.outcome === "unreadable") return unreadable(scan.problem);
 		if (verdict.outcome !== "refused") return undefined;
 		const minutes = Math.ceil(verdict.expectedSeconds / 60);
 		return (
@@ -61,6 +65,23 @@ export function longRequestRule(onVerdict?: (verdict: LongRequestVerdict) => voi
 		const seconds = expectedSeconds(maxTokens.value);
 		if (seconds <= NON_STREAMING_LIMIT_SECONDS) return { outcome: "within", maxTokens: maxTokens.value, expectedSeconds: seconds };
 		return { outcome: "refused", maxTokens: maxTokens.value, expectedSeconds: seconds };
+	}
+}
+
+/** The refusal of a body the rule cannot read, saying where it stopped being a JSON object. */
+function unreadable(problem: JsonProblem | undefined): string {
+	const prefix = "The request body is not a readable JSON object:";
+	switch (problem?.kind) {
+		case "not-an-object":
+			return `${prefix} it must be a single JSON object, starting with "{", and the byte at offset ${problem.at} is not.`;
+		case "syntax":
+			return `${prefix} its JSON is malformed at byte offset ${problem.at}.`;
+		case "trailing":
+			return `${prefix} more than whitespace follows the object, from byte offset ${problem.at}.`;
+		case "truncated":
+			return `${prefix} it ended after ${problem.at} bytes, before its object closed.`;
+		default:
+			return `${prefix} it could not be read.`;
 	}
 }
 

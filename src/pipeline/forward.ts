@@ -30,11 +30,15 @@ export interface Reached {
  */
 export async function forward(exchange: Exchange, slot: Admitted, identity: Identity | undefined, plan: BodyPlan, limits: LimitOutcome | undefined): Promise<Reached> {
 	const { request, route, config, env, ctx, state, target, incoming } = exchange;
-	const body = openBody(request, plan, state, {
-		idleMs: route.bodyIdleTimeoutMs,
-		inspector: route.refuseLongNonStreaming ? longRequestCheck(state) : undefined,
-		budget: limits?.budget,
-	});
+	const inspector = route.refuseLongNonStreaming ? longRequestCheck(state) : undefined;
+	// An empty body is one the rule cannot read either.
+	const emptyRefusal = plan.kind === "none" ? inspector?.end() : undefined;
+	if (emptyRefusal !== undefined) {
+		if (limits?.settle) ctx.waitUntil(limits.settle({}, 0, true));
+		slot.reached("cancelled");
+		throw new GuardError(400, emptyRefusal);
+	}
+	const body = openBody(request, plan, state, { idleMs: route.bodyIdleTimeoutMs, inspector, budget: limits?.budget });
 	state.bytesIn = body.bytes;
 	const settle = (counted: boolean) => {
 		if (limits?.settle) ctx.waitUntil(limits.settle({}, body.bytes(), counted));
@@ -105,7 +109,9 @@ export async function forward(exchange: Exchange, slot: Admitted, identity: Iden
 		throw timedOut(exchange, slot, body.complete());
 	}
 	state.originMs = Date.now() - state.startedAt;
-	slot.reached(isOriginFailure(first.status) ? "failure" : "success");
+	// A 5xx to a client that already left (its upload broke off) may be the broken upload's doing.
+	const clientGone = request.signal?.aborted === true;
+	slot.reached(clientGone ? "cancelled" : isOriginFailure(first.status) ? "failure" : "success");
 	return { upstream: first, abortUpstream: () => upstreamAbort.abort(), body };
 }
 

@@ -1,6 +1,8 @@
 import { Router, type RouterType } from "itty-router";
 import { lingerOnUnreadBody } from "../body-limit/linger";
 import type { ConfigError } from "../config/config-error";
+import { applyCors, browserRefusal, preflight } from "../cors/cors";
+import type { CorsConfig } from "../cors/cors-config";
 import type { GuardConfig } from "../config/guard-config";
 import type { Env } from "../env";
 import { errorResponse } from "../errors/error-response";
@@ -20,17 +22,26 @@ export type GuardRouter = RouterType<GuardRequest, [Env, ExecutionContext], Resp
  * response gets `request-id` and one log line.
  */
 export function buildGuardRouter(config: GuardConfig): GuardRouter {
-	const router = pipeline();
+	const router = pipeline(config.cors);
+	// Browsers first, before shedding, keys or limits: a browser request without the opt-in header
+	// (or from an origin not allowed) is refused; a preflight is answered (never forwarded or charged).
+	router.all("*", function refuseBrowsers(request: GuardRequest) {
+		const refusal = browserRefusal(request, config.cors);
+		if (refusal) throw new GuardError(401, refusal.message, { type: "authentication_error", headers: refusal.headers });
+	});
 	// Per isolate and configuration: in-flight counts and breakers start afresh when it changes.
 	const overload = new Overload(config.overload);
 	const allowByPath = new Map<string, Set<string>>();
 	for (const route of config.routes) {
-		const handle = routeHandler(route, config, overload);
-		const methods = withHead(route.methods);
-		for (const method of methods) router[method.toLowerCase()]?.(route.path, handle);
 		const allow = allowByPath.get(route.path) ?? new Set<string>();
-		for (const method of methods) allow.add(method);
+		for (const method of withHead(route.methods)) allow.add(method);
 		allowByPath.set(route.path, allow);
+	}
+	for (const [path, allow] of allowByPath) router.options(path, (request: GuardRequest) => preflight(request, config.cors, [...allow]));
+	router.options("*", (request: GuardRequest) => preflight(request, config.cors, []));
+	for (const route of config.routes) {
+		const handle = routeHandler(route, config, overload);
+		for (const method of withHead(route.methods)) router[method.toLowerCase()]?.(route.path, handle);
 	}
 	for (const [path, allow] of allowByPath) router.all(path, methodNotAllowed([...allow]));
 	router.all("*", notFound);
@@ -49,11 +60,12 @@ export function buildBrokenRouter(problem: ConfigError): GuardRouter {
 	return router;
 }
 
-function pipeline(): GuardRouter {
+function pipeline(cors?: CorsConfig): GuardRouter {
+	const withCors = (response: Response, request: GuardRequest) => (cors === undefined ? response : applyCors(response, request, cors));
 	return Router<GuardRequest, [Env, ExecutionContext], Response>({
 		before: [withRequestState],
 		catch: renderError,
-		finally: [stampAndLog],
+		finally: [withCors, stampAndLog],
 	});
 }
 

@@ -14,7 +14,9 @@ function shortBounds(): string {
 	const { workerOptions } = unstable_getMiniflareWorkerOptions(resolve(__dirname, "../../wrangler.toml"));
 	const routes = (workerOptions.bindings?.ROUTES ?? []) as Record<string, unknown>[];
 	const changed = routes.map((route) =>
-		route.name === "messages.create" ? { ...route, response_timeout_seconds: 0.5, ping_interval_seconds: 0.1 } : route,
+		route.name === "messages.create"
+			? { ...route, response_timeout_seconds: 0.5, ping_interval_seconds: 0.1, refuse_long_non_streaming: true }
+			: route,
 	);
 	return `ROUTES=${JSON.stringify(changed)}`;
 }
