@@ -2,10 +2,13 @@
 // `npm run deploy:check [-- --config wrangler.toml] [--env NAME|default]`: builds exactly what
 // `wrangler deploy` would upload (`--dry-run`, offline) for the top-level environment and every
 // [env.*], prints each bundle's size, and exits non-zero when wrangler fails, a bundle is over
-// the gzip budget, or a bundle holds anything local (demo keys, the demo origin's code).
+// the gzip budget, or a bundle holds anything local (demo keys, the demo origin's code), or the
+// operator console's admin token is in the configuration (a [vars] ADMIN_TOKEN, or the local demo
+// token anywhere) or anything local is in its static files.
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { consoleProblems } from "./lib/console-checks.mjs";
 import { buildDeployBundle, DeployBundleError, GZIP_BUDGET_BYTES, listEnvironments } from "./lib/deploy-bundle.mjs";
 
 process.env.WRANGLER_SEND_METRICS = "false";
@@ -30,6 +33,7 @@ const rows = [];
 const problems = [];
 for (const environment of environments) {
 	const label = environment ?? "default";
+	for (const problem of consoleProblems(configPath, environment)) problems.push(`${label}: ${problem}`);
 	let bundle;
 	try {
 		bundle = await buildDeployBundle(environment, { config: configPath });

@@ -48,6 +48,9 @@ try {
 	process.exit(1);
 }
 console.log(`edge-guard listening on ${stack.url.origin} (in front of ${values.origin === undefined ? "the bundled demo origin" : shown(values.origin)})`);
+// The operator console (README, "Console"); the demo admin token is local only, like the demo keys.
+const adminToken = stack.adminToken === undefined ? "the ADMIN_TOKEN this run was given" : `${stack.adminToken}, local only`;
+console.log(`operator console: ${stack.consoleUrl.href} (admin token: ${adminToken})`);
 
 /**
  * An origin URL as it may be printed: never its credentials (user:password@), which the guard

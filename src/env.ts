@@ -42,4 +42,11 @@ export interface Env {
 	ANALYTICS?: AnalyticsEngineDataset;
 	/** One usage object per organisation (`src/limits/`). */
 	USAGE?: DurableObjectNamespace<UsageObject>;
+	/**
+	 * A secret (`wrangler secret put ADMIN_TOKEN`): the bearer token of the operator console and its
+	 * API under `/_guard/` (`src/admin/`); unset, the console is off and `/_guard/` answers 404.
+	 */
+	ADMIN_TOKEN?: string;
+	/** The console's static files (Workers Static Assets, `[assets]` with `binding = "ASSETS"`). */
+	ASSETS?: Fetcher;
 }

@@ -1,3 +1,4 @@
+import { usageTally } from "../src/limits/console-link";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { callGuardToSink, readEnvelope, sinkRecord, startGuard, configProblem, MISCONFIGURED } from "./helpers";
@@ -71,6 +72,10 @@ describe("fairness", () => {
 		expect(body.error.type).toBe("rate_limit_error");
 		expect(body.error.message).toContain('2 requests in flight on "models"');
 		expect(refused.headers.get("retry-after")).toBe("1");
+		// Counted for the operator console as a share refusal, with its request ID.
+		const counted = usageTally.take("org_test") ?? [];
+		expect(counted.reduce((sum, minute) => sum + (minute.refused?.share ?? 0), 0)).toBe(1);
+		expect(counted.some((minute) => minute.lastRefusal?.requestId === body.request_id)).toBe(true);
 		const other = await callGuardToSink("/v1/models", { headers: { "x-api-key": OTHER_ORG_KEY } }, overrides);
 		expect(other.status).toBe(200);
 		for (const { reader } of held) await reader.cancel();

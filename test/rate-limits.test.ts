@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { generateApiKey } from "../src/keys/api-key";
-import { callGuardToSink, chunkedStream, readEnvelope, sinkRecord, startGuard, configProblem, MISCONFIGURED } from "./helpers";
+import { callGuard, callGuardToSink, chunkedStream, readEnvelope, sinkRecord, startGuard, configProblem, MISCONFIGURED } from "./helpers";
 import { seedKey } from "./keys";
 
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
@@ -176,6 +176,109 @@ describe("actual usage", () => {
 		const afterSse = Number(third.headers.get("anthropic-ratelimit-output-tokens-remaining"));
 		expect(afterSse).toBeGreaterThanOrEqual(4000 - spent - streamed);
 		expect(afterSse).toBeLessThan(4000 - spent - streamed + refilled());
+	});
+});
+
+describe("usage as the API counts it", () => {
+	/** A fresh organisation on a tier of its own (TOML fields), and a key for it. */
+	async function orgOnTier(tier: Record<string, unknown>) {
+		const org = `org_usage_${Date.now()}_${orgs++}`;
+		const key = generateApiKey();
+		await seedKey(env.KEYS as KVNamespace, key, { id: `key_${org}`, org_id: org });
+		return { org, key, overrides: { TIERS: { ...(env.TIERS as Record<string, unknown>), own: tier }, ORG_TIERS: { [org]: "own" } } };
+	}
+
+	/** An origin answering every request with `body` as `contentType`, after reading the whole request. */
+	function answering(body: string | Uint8Array, contentType: string): Fetcher {
+		return {
+			fetch: async (_input: RequestInfo | URL, init?: RequestInit) => {
+				await new Response(init?.body ?? null).arrayBuffer();
+				return new Response(body, { headers: { "content-type": contentType } });
+			},
+		} as unknown as Fetcher;
+	}
+
+	const ASKED = JSON.stringify({ model: "claude-sonnet-4-6", max_tokens: 50, messages: [{ role: "user", content: "x".repeat(300) }] });
+	// With its length declared, as the SDKs send it: estimated at a token per 4 bytes before forwarding.
+	const ESTIMATE = Math.ceil(ASKED.length / 4);
+	const ask = (key: string) => ({
+		method: "POST",
+		headers: { "x-api-key": key, "content-type": "application/json", "content-length": String(ASKED.length) },
+		body: ASKED,
+	});
+	const inputRemaining = (response: Response) => Number(response.headers.get("anthropic-ratelimit-input-tokens-remaining"));
+	const outputRemaining = (response: Response) => Number(response.headers.get("anthropic-ratelimit-output-tokens-remaining"));
+	const cached = JSON.stringify({ type: "message", model: "claude-sonnet-4-6", content: [], usage: { input_tokens: 10, cache_creation_input_tokens: 5, cache_read_input_tokens: 5000, output_tokens: 5 } });
+	const TIER = { requests_per_minute: 1000, input_tokens_per_minute: 1000, output_tokens_per_minute: 100_000 };
+
+	it("does not limit a request whose usage is mostly cache reads by them: only uncached input and cache writes count", async () => {
+		const { key, overrides } = await orgOnTier(TIER);
+		const env = { ...overrides, ORIGIN: answering(cached, "application/json") };
+		const statuses: number[] = [];
+		let last: Response | undefined;
+		for (let i = 0; i < 12; i++) {
+			last = await callGuard("/v1/messages", ask(key), env);
+			statuses.push(last.status);
+			await last.arrayBuffer();
+		}
+		expect(statuses).toEqual(Array(12).fill(200));
+		// 11 settled requests took 15 each (10 uncached + 5 written), the 12th holds its estimate; a
+		// little refills meanwhile (1000 a minute).
+		const left = inputRemaining(last as Response);
+		expect(left).toBeGreaterThanOrEqual(1000 - 11 * 15 - ESTIMATE);
+		expect(left).toBeLessThanOrEqual(1000 - 11 * 15 - ESTIMATE + 20);
+	});
+
+	it("counts cache reads toward input tokens where the tier says the API does", async () => {
+		const { key, overrides } = await orgOnTier({ ...TIER, count_cache_reads: true });
+		const env = { ...overrides, ORIGIN: answering(cached, "application/json") };
+		const first = await callGuard("/v1/messages", ask(key), env);
+		expect(first.status).toBe(200);
+		await first.arrayBuffer();
+		const second = await callGuard("/v1/messages", ask(key), env);
+		expect(second.status).toBe(429);
+		expect((await readEnvelope(second)).error.message).toContain("input tokens per minute");
+	});
+
+	it("charges the output of a 2 MiB JSON answer", async () => {
+		const { key, overrides } = await orgOnTier({ ...TIER, input_tokens_per_minute: 100_000, output_tokens_per_minute: 4000 });
+		const big = JSON.stringify({ type: "message", model: "claude-sonnet-4-6", content: [{ type: "text", text: "w".repeat(2 * 1024 * 1024) }], usage: { input_tokens: 10, output_tokens: 1500 } });
+		const first = await callGuard("/v1/messages", ask(key), { ...overrides, ORIGIN: answering(big, "application/json") });
+		expect((await first.text()).length).toBe(big.length);
+		const next = await callGuard("/v1/models", { headers: { "x-api-key": key } }, overrides);
+		expect(outputRemaining(next)).toBeLessThanOrEqual(4000 - 1500 + 100);
+	});
+
+	it("charges the output of an event stream framed with CR alone", async () => {
+		const { key, overrides } = await orgOnTier({ ...TIER, input_tokens_per_minute: 100_000, output_tokens_per_minute: 4000 });
+		const events = [
+			'event: message_start\rdata: {"type":"message_start","message":{"model":"claude-sonnet-4-6","usage":{"input_tokens":10,"output_tokens":1}}}\r\r',
+			'event: message_delta\rdata: {"type":"message_delta","delta":{},"usage":{"output_tokens":1200}}\r\r',
+			'event: message_stop\rdata: {"type":"message_stop"}\r\r',
+		].join("");
+		const first = await callGuard("/v1/messages", ask(key), { ...overrides, ORIGIN: answering(events, "text/event-stream") });
+		expect(await first.text()).toBe(events);
+		const next = await callGuard("/v1/models", { headers: { "x-api-key": key } }, overrides);
+		expect(outputRemaining(next)).toBeLessThanOrEqual(4000 - 1200 + 100);
+	});
+});
+
+describe("anthropic-organization-id", () => {
+	it("is on every answer to an identified request, success or refusal, and on no other", async () => {
+		const { key, overrides } = await tightOrg();
+		const org = Object.keys(overrides.ORG_TIERS)[0];
+		const oversized = new Request("https://guard.test/v1/messages", { method: "POST", body: "{}", headers: { "x-api-key": key, "content-type": "application/json" } });
+		oversized.headers.set("content-length", "33554433");
+		const tooLarge = await callGuardToSink(oversized, undefined, overrides);
+		expect(tooLarge.status).toBe(413);
+		expect(tooLarge.headers.get("anthropic-organization-id")).toBe(org);
+		const answers: Response[] = [];
+		for (let i = 0; i < 11; i++) answers.push(await callGuardToSink("/v1/models", { headers: { "x-api-key": key } }, overrides));
+		expect(answers.map((answer) => answer.status)).toEqual([...Array(10).fill(200), 429]);
+		for (const answer of answers) expect(answer.headers.get("anthropic-organization-id")).toBe(org);
+		const anonymous = await callGuardToSink("/v1/models", { headers: { "x-api-key": "" } }, overrides);
+		expect(anonymous.status).toBe(401);
+		expect(anonymous.headers.get("anthropic-organization-id")).toBeNull();
 	});
 });
 

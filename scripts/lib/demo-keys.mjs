@@ -7,4 +7,6 @@ export const DEMO_KEYS = [
 	{ key: "sk-demo-messages-only", id: "key_demo_messages", org_id: "org_demo", name: "demo: messages and models", scopes: ["messages", "models"] },
 	// org_tight is on the `tight` tier in wrangler.toml: 10 requests per minute.
 	{ key: "sk-demo-tight", id: "key_demo_tight", org_id: "org_tight", name: "demo: 10 requests per minute", scopes: ["messages", "batches", "files", "models"] },
+	// org_budget is on the `budget` tier in wrangler.toml: $0.0024 a day, spent by a dozen demo messages.
+	{ key: "sk-demo-budget", id: "key_demo_budget", org_id: "org_budget", name: "demo: a daily spend budget", scopes: ["messages", "batches", "files", "models"] },
 ];

@@ -9,16 +9,18 @@ import { stripVTControlCharacters } from "node:util";
 import { gzipSync } from "node:zlib";
 import { experimental_readRawConfig, unstable_readConfig } from "wrangler";
 import { ROOT } from "./build-worker.mjs";
+import { DEMO_ADMIN_TOKEN } from "./demo-admin.mjs";
 
 /** The gzipped size budget of the guard's main module, in bytes (64 KiB). */
 export const GZIP_BUDGET_BYTES = 65536;
 
 /**
  * Strings that exist only in the local stack; a deployed bundle holding any of them ships local
- * code: the demo keys (scripts/lib/demo-keys.mjs), and the demo origin (demo-origin/), whose code
- * is recognised by its fault header and its worker name.
+ * code: the demo keys (scripts/lib/demo-keys.mjs), the demo origin (demo-origin/), whose code
+ * is recognised by its fault header and its worker name, and the console's demo admin token
+ * (scripts/lib/demo-admin.mjs).
  */
-export const FORBIDDEN_MARKERS = ["sk-demo-", "x-demo-fault", "edge-guard-demo-origin"];
+export const FORBIDDEN_MARKERS = ["sk-demo-", "x-demo-fault", "edge-guard-demo-origin", DEMO_ADMIN_TOKEN];
 
 const WRANGLER_BIN = resolve(ROOT, "node_modules/wrangler/bin/wrangler.js");
 

@@ -7,12 +7,15 @@ import { startDisconnectFront } from "./disconnect-front.mjs";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
 import { buildWorker, ROOT } from "./build-worker.mjs";
 import { DEMO_KEYS } from "./demo-keys.mjs";
+import { serveAssets } from "./console-assets.mjs";
+import { DEMO_ADMIN_TOKEN } from "./demo-admin.mjs";
 import { loadTs } from "./load-ts.mjs";
 
 /**
  * Starts the guard (configured by wrangler.toml, environment `env`) in front of the demo origin.
  * Seeds the demo keys (scripts/lib/demo-keys.mjs) into the local KEYS namespace unless
- * `seedDemoKeys` is false.
+ * `seedDemoKeys` is false; then too, unless the run sets its own, ADMIN_TOKEN is the demo admin
+ * token (scripts/lib/demo-admin.mjs), so the operator console at `consoleUrl` is on.
  * `omitVars` removes variables (to run without a feature).
  * `origin` (a URL) puts the guard in front of that origin instead of the demo origin: the `ORIGIN`
  * service binding is dropped and `ORIGIN_URL` set to it.
@@ -25,7 +28,7 @@ import { loadTs } from "./load-ts.mjs";
  * multi-line inspect form, as scripts/bench/limits.mjs parses them) unless `jsonLogs` is true, then
  * one line per log/info/debug call.
  * @param {{ host?: string, port?: number, env?: string, vars?: Record<string, unknown>, omitVars?: string[], origin?: string, persist?: boolean, quiet?: boolean, seedDemoKeys?: boolean, jsonLogs?: boolean, onStdout?: (text: string) => void }} options
- * @returns {Promise<{ url: URL, mf: Miniflare, dispose: () => Promise<void> }>}
+ * @returns {Promise<{ url: URL, consoleUrl: URL, adminToken: string | undefined, mf: Miniflare, dispose: () => Promise<void> }>}
  */
 export async function startLocalStack(options = {}) {
 	const [guardScript, originScript] = await Promise.all([
@@ -40,6 +43,15 @@ export async function startLocalStack(options = {}) {
 		bindings.ORIGIN_URL = options.origin;
 		const { ORIGIN: _demoOrigin, ...services } = workerOptions.serviceBindings ?? {};
 		guardOptions.serviceBindings = services;
+	}
+	// The console (README, "Console"): the demo token unless the run brings its own, and its files
+	// through an ASSETS binding rather than Miniflare's assets router in front of the guard.
+	const seededAdminToken = options.seedDemoKeys !== false && !("ADMIN_TOKEN" in bindings);
+	if (seededAdminToken) bindings.ADMIN_TOKEN = DEMO_ADMIN_TOKEN;
+	const assets = workerOptions.assets;
+	if (assets !== undefined) {
+		delete guardOptions.assets;
+		guardOptions.serviceBindings = { ...guardOptions.serviceBindings, [assets.binding ?? "ASSETS"]: serveAssets(assets.directory) };
 	}
 	const jsonLogs = options.jsonLogs ?? options.onStdout === undefined;
 	const host = options.host ?? "127.0.0.1";
@@ -80,6 +92,8 @@ export async function startLocalStack(options = {}) {
 	const url = new URL(`http://${host.includes(":") ? `[${host}]` : host}:${front.port}/`);
 	return {
 		url,
+		consoleUrl: new URL("/_guard/", url),
+		adminToken: seededAdminToken ? DEMO_ADMIN_TOKEN : undefined,
 		mf,
 		dispose: async () => {
 			await front.close();

@@ -64,7 +64,10 @@ export interface GuardConfig {
 }
 
 /** The secrets the guard knows how to use; REQUIRED_SECRETS may name only these. */
-export const KNOWN_SECRETS = ["ORIGIN_TOKEN"] as const;
+export const KNOWN_SECRETS = ["ORIGIN_TOKEN", "ADMIN_TOKEN"] as const;
+
+/** The path prefix of the operator console and its API (`src/admin/`); no route may take it. */
+export const ADMIN_PREFIX = "/_guard";
 
 const DEFAULT_IDENTITY: IdentityHeaders = { org: "x-guard-org-id", key: "x-guard-key-id", workspace: "x-guard-workspace-id" };
 const HEADER_NAME = /^[a-z0-9][a-z0-9-]*$/;
@@ -76,6 +79,7 @@ const HEADER_NAME = /^[a-z0-9][a-z0-9-]*$/;
 export function parseGuardConfig(raw: RawGuardConfig): GuardConfig {
 	checkSecrets(raw.REQUIRED_SECRETS, raw.presentSecrets ?? "");
 	const routes = parseRouteTable(raw.ROUTES);
+	checkAdminPrefix(routes);
 	const originUrl = raw.ORIGIN_URL === undefined || raw.ORIGIN_URL === "" ? undefined : parseOriginUrl(raw.ORIGIN_URL, "ORIGIN_URL");
 	if (!raw.hasOriginBinding && originUrl === undefined) {
 		const orphan = routes.findIndex((route) => route.origin === undefined);
@@ -122,6 +126,14 @@ function checkSecrets(required: unknown, present: string): void {
 	const missing = required.find((name) => !set.has(name));
 	if (missing !== undefined) {
 		throw new ConfigError(missing, `this environment requires the secret, and it is not set; set it with \`npx wrangler secret put ${missing} --env <environment>\``);
+	}
+}
+
+/** The console's prefix belongs to the guard: a route there would be shadowed by it, or shadow it. */
+function checkAdminPrefix(routes: readonly Route[]): void {
+	const taken = routes.findIndex((route) => route.path === ADMIN_PREFIX || route.path.startsWith(`${ADMIN_PREFIX}/`));
+	if (taken !== -1) {
+		throw new ConfigError(`ROUTES[${taken}].path`, `${ADMIN_PREFIX} and every path under it belong to the guard's operator console; choose another path`);
 	}
 }
 

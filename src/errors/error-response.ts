@@ -31,14 +31,17 @@ export function errorEnvelope(type: ErrorType | string, message: string, request
 
 /**
  * The one helper that builds every error response the guard sends: the envelope as JSON, its
- * `request-id` header equal to the body's `request_id`, and `x-should-retry`.
+ * `request-id` header equal to the body's `request_id`, and `x-should-retry`. An answer whose
+ * headers already say `x-should-retry: false` keeps it, and a `429` or `529` then gets no retry
+ * hints (a spent budget: no retry can succeed before its period turns).
  */
 export function errorResponse(init: ErrorResponseInit): Response {
 	const headers = new Headers(init.headers);
-	if (init.status === 429 || init.status === 529) withRetryHints(headers);
+	const noRetry = init.shouldRetry === undefined && headers.get("x-should-retry") === "false";
+	if ((init.status === 429 || init.status === 529) && !noRetry) withRetryHints(headers);
 	headers.set("content-type", "application/json");
 	headers.set("request-id", init.requestId);
-	headers.set("x-should-retry", String(init.shouldRetry ?? shouldRetry(init.status)));
+	headers.set("x-should-retry", String(init.shouldRetry ?? (noRetry ? false : shouldRetry(init.status))));
 	const bytes = new TextEncoder().encode(JSON.stringify(errorEnvelope(init.type, init.message, init.requestId)));
 	// Stated, so the log line can count the bytes sent (the runtime would send the same length).
 	headers.set("content-length", String(bytes.byteLength));

@@ -15,6 +15,8 @@ export interface BucketSpec {
 	readonly dimension: Dimension;
 	readonly scope: LimitScope;
 	readonly perMinute: number;
+	/** The model family whose pool this bucket is (absent: the organisation's pool, or a workspace's). */
+	readonly family?: string;
 }
 
 /** A limit a request would exceed, and how long until it would not (`null`: never). */
@@ -23,6 +25,7 @@ export interface Hit {
 	readonly scope: LimitScope;
 	readonly allowedPerMinute: number;
 	readonly wait: number | null;
+	readonly family?: string | undefined;
 }
 
 /** The field of a {@link Cost} each dimension takes. */
@@ -31,14 +34,17 @@ const LIMIT_FIELD = { requests: "requestsPerMinute", input_tokens: "inputTokensP
 const DIMENSIONS: readonly Dimension[] = ["requests", "input_tokens", "output_tokens"];
 const MAX_UNITS = MAX_PER_MINUTE * MAX_DEBT_MINUTES;
 
-/** The organisation's buckets, then those its workspace limits on its own. */
+/**
+ * The organisation's buckets (or, for a model family with a pool of its own, the family's instead),
+ * then those its workspace limits on its own, across every family.
+ */
 export function specsFor(limits: ResolvedLimits): BucketSpec[] {
-	const specs: BucketSpec[] = DIMENSIONS.map((dimension) => ({
-		key: `org:${dimension}`,
-		dimension,
-		scope: "organization",
-		perMinute: limits.organization[LIMIT_FIELD[dimension]],
-	}));
+	const pool = limits.pool;
+	const specs: BucketSpec[] = DIMENSIONS.map((dimension) =>
+		pool === undefined
+			? { key: `org:${dimension}`, dimension, scope: "organization", perMinute: limits.organization[LIMIT_FIELD[dimension]] }
+			: { key: `fam:${pool.family}:${dimension}`, dimension, scope: "organization", perMinute: pool.limits[LIMIT_FIELD[dimension]], family: pool.family },
+	);
 	const workspace = limits.workspace;
 	if (workspace !== undefined) {
 		for (const dimension of DIMENSIONS) {

@@ -1,5 +1,6 @@
 import { TIMED_OUT, within } from "../lib/within";
 import { waitUntil as runtimeWaitUntil } from "cloudflare:workers";
+import { type AdmitContext, ConsoleLink, type UsageDetail } from "./console-link";
 import { LeaseClient, type LeaseOptions } from "./lease-client";
 import {
 	type AdmitRequest,
@@ -11,7 +12,10 @@ import {
 	LimiterUnavailableError,
 	type ObjectAdmitRequest,
 	type ObjectSettleRequest,
+	type PoolCorrection,
 	type Reservation,
+	type SettleResult,
+	type SpendCharge,
 	type Usage,
 } from "./limiter";
 import { RejectionNotes } from "./rejection-notes";
@@ -20,7 +24,8 @@ import { resolveLimits, type TierTable } from "./tiers";
 /** The usage object's RPC methods, as a stub exposes them. */
 export interface UsageStub {
 	admit(request: ObjectAdmitRequest): Promise<Decision>;
-	settle(request: ObjectSettleRequest): Promise<void>;
+	/** Older objects (and test doubles) answer nothing. */
+	settle(request: ObjectSettleRequest): Promise<SettleResult | undefined> | Promise<void>;
 	lease(request: LeaseRequest): Promise<LeaseDecision>;
 }
 
@@ -70,51 +75,95 @@ export class LimiterClient implements Limiter {
 	readonly #now: () => number;
 	readonly #notes: RejectionNotes | undefined;
 	readonly #lease: LeaseClient | undefined;
+	/** The operator console's link: revoked keys, and the tally every object call carries. */
+	readonly #console: ConsoleLink;
 
 	constructor(options: LimiterClientOptions) {
 		this.#options = options;
 		this.#timeoutMs = options.timeoutMs ?? 500;
 		this.#now = options.now ?? Date.now;
 		this.#notes = options.rememberRejections === false ? undefined : new RejectionNotes();
+		this.#console = new ConsoleLink(this.#now, options.mode === "lease" ? "lease" : "exact");
 		if (options.mode === "lease") {
 			const calls = {
 				lease: (orgId: string, request: LeaseRequest) => this.#call(orgId, (stub) => stub.lease(request)),
-				settle: (orgId: string, request: ObjectSettleRequest) => this.#call(orgId, (stub) => stub.settle(request)),
+				settle: (orgId: string, request: ObjectSettleRequest) =>
+					this.#call(orgId, async (stub): Promise<SettleResult | undefined> => (await stub.settle(request)) ?? undefined),
 			};
 			this.#lease = new LeaseClient(calls, this.#notes, this.#now, options.waitUntil ?? runtimeWaitUntil, options.lease);
 		}
 	}
 
-	async admit(request: AdmitRequest): Promise<Decision> {
-		this.stats.admits++;
-		const inputTokens = units(request.inputTokens, "inputTokens");
-		const limits = resolveLimits(this.#options.tiers, request.orgId, request.workspaceId);
-		if (this.#lease !== undefined) return this.#lease.admit(request.orgId, request.workspaceId, limits, inputTokens);
-		const cost: Cost = { requests: 1, inputTokens, outputTokens: units(request.outputTokens ?? 0, "outputTokens") };
-		const noted = this.#notes?.find(request.orgId, request.workspaceId, cost, this.#now());
-		if (noted !== undefined) return noted;
-		const decision = await this.#call(request.orgId, (stub) => stub.admit({ orgId: request.orgId, limits, cost }));
-		if (!decision.admitted) {
-			this.#notes?.remember(request.orgId, request.workspaceId, cost, decision, this.#now());
-			return decision;
-		}
-		return { ...decision, reservation: { ...decision.reservation, workspaceId: request.workspaceId } };
+	/** Refuses a key this isolate knows is revoked (`401`), then decides; the console counts the outcome. */
+	admit(request: AdmitRequest & AdmitContext): Promise<Decision> {
+		return this.#console.admit(request, () => this.#admit(request));
 	}
 
-	async settle(reservation: Reservation, usage: Usage): Promise<void> {
-		const actual = { inputTokens: units(usage.inputTokens, "inputTokens"), outputTokens: units(usage.outputTokens, "outputTokens") };
-		const limits = resolveLimits(this.#options.tiers, reservation.orgId, reservation.workspaceId);
-		const charged: Cost = { requests: 1, inputTokens: reservation.inputTokens, outputTokens: reservation.outputTokens };
-		if (reservation.via === "lease" && this.#lease !== undefined) {
-			return this.#lease.settle(reservation.orgId, limits, charged, actual);
-		}
-		const inputTokens = actual.inputTokens - charged.inputTokens;
-		const outputTokens = actual.outputTokens - charged.outputTokens;
-		const requests = usage.counted === false ? -1 : 0;
-		if (inputTokens === 0 && outputTokens === 0 && requests === 0) return;
-		await this.#call(reservation.orgId, (stub) =>
-			stub.settle({ orgId: reservation.orgId, limits, inputTokens, outputTokens, requests }),
+	async #admit(request: AdmitRequest): Promise<Decision> {
+		this.stats.admits++;
+		const inputTokens = units(request.inputTokens, "inputTokens");
+		const limits = resolveLimits(this.#options.tiers, request.orgId, request.workspaceId, request.family);
+		const who = { workspaceId: request.workspaceId, keyId: request.keyId };
+		if (this.#lease !== undefined) return this.#lease.admit(request.orgId, who, limits, inputTokens);
+		const cost: Cost = { requests: 1, inputTokens, outputTokens: units(request.outputTokens ?? 0, "outputTokens") };
+		const noteScope = { ...who, family: limits.pool?.family };
+		const noted = this.#notes?.find(request.orgId, noteScope, cost, this.#now());
+		if (noted !== undefined) return noted;
+		const decision = await this.#call(request.orgId, (stub) =>
+			stub.admit({ orgId: request.orgId, limits, cost, workspaceId: request.workspaceId, keyId: request.keyId }),
 		);
+		if (!decision.admitted) {
+			this.#notes?.remember(request.orgId, noteScope, cost, decision, this.#now());
+			return decision;
+		}
+		return { ...decision, reservation: { ...decision.reservation, workspaceId: request.workspaceId, keyId: request.keyId } };
+	}
+
+	/**
+	 * Reconciles an admitted request with its actual usage: the estimate is replaced by the counted
+	 * input, output is debited, a request refused after admission (`counted: false`) gets its
+	 * request unit back, a request whose model belongs to another pool than the one charged moves
+	 * there, and its cost is added to the spend. Exact mode sends it at once; lease mode batches it.
+	 */
+	async settle(reservation: Reservation, usage: Usage & UsageDetail): Promise<void> {
+		const actual = { inputTokens: units(usage.inputTokens, "inputTokens"), outputTokens: units(usage.outputTokens, "outputTokens") };
+		this.#console.settled(reservation.orgId, usage);
+		const tiers = this.#options.tiers;
+		const admitted = resolveLimits(tiers, reservation.orgId, reservation.workspaceId, reservation.family);
+		const settled = usage.family === undefined ? admitted : resolveLimits(tiers, reservation.orgId, reservation.workspaceId, usage.family ?? undefined);
+		const requests = usage.counted === false ? 0 : 1;
+		const corrections: PoolCorrection[] =
+			admitted.pool?.family === settled.pool?.family
+				? [
+						{
+							limits: admitted,
+							requests: requests - 1,
+							inputTokens: actual.inputTokens - reservation.inputTokens,
+							outputTokens: actual.outputTokens - reservation.outputTokens,
+						},
+					]
+				: [
+						{ limits: admitted, requests: -1, inputTokens: -reservation.inputTokens, outputTokens: -reservation.outputTokens },
+						{ limits: settled, requests, inputTokens: actual.inputTokens, outputTokens: actual.outputTokens },
+					];
+		const nanos = usage.costNanos ?? 0;
+		if (!Number.isSafeInteger(nanos) || nanos < 0) throw new RangeError(`costNanos must be a whole number of nano-dollars, 0 or more, got ${nanos}`);
+		const spend: SpendCharge[] = nanos > 0 ? [{ workspaceId: reservation.workspaceId, keyId: reservation.keyId, nanos }] : [];
+		if (reservation.via === "lease" && this.#lease !== undefined) return this.#lease.settle(reservation.orgId, corrections, spend);
+		const [first, ...moves] = corrections as [PoolCorrection, ...PoolCorrection[]];
+		const nothing = moves.length === 0 && first.requests === 0 && first.inputTokens === 0 && first.outputTokens === 0 && spend.length === 0;
+		if (nothing) return;
+		await this.#call(reservation.orgId, async (stub) => {
+			await stub.settle({
+				orgId: reservation.orgId,
+				limits: first.limits,
+				requests: first.requests,
+				inputTokens: first.inputTokens,
+				outputTokens: first.outputTokens,
+				...(moves.length > 0 ? { moves } : {}),
+				...(spend.length > 0 ? { spend } : {}),
+			});
+		});
 	}
 
 	/** One object call, bounded by the timeout; every failure becomes a {@link LimiterUnavailableError}. */
@@ -123,7 +172,7 @@ export class LimiterClient implements Limiter {
 		let answer: T | typeof TIMED_OUT;
 		try {
 			const namespace = this.#options.namespace;
-			answer = await within(run(namespace.get(namespace.idFromName(orgId))), this.#timeoutMs);
+			answer = await within(run(this.#console.wrap(orgId, namespace.get(namespace.idFromName(orgId)))), this.#timeoutMs);
 		} catch (error) {
 			const kind = isOverloaded(error) ? "overloaded" : "error";
 			throw new LimiterUnavailableError(kind, orgId, `the usage object of ${orgId} failed: ${String(error)}`, error);

@@ -1,3 +1,5 @@
+import { type BudgetHit, type Budgets, formatUsd } from "./spend";
+
 /**
  * The per-organisation limiter's vocabulary: limits, decisions, the {@link Limiter} interface the
  * pipeline calls, and the shapes of the Durable Object's RPC methods. Arithmetic lives in
@@ -6,10 +8,13 @@
  */
 
 /** Every limit a request can hit; {@link rejectionMessage} maps each to its message. */
-export type LimitName = "requests" | "input_tokens" | "output_tokens" | "acceleration";
+export type LimitName = "requests" | "input_tokens" | "output_tokens" | "acceleration" | "spend";
 
-/** Whose allowance a limit is: the organisation's tier, or a workspace's own lower limit. */
-export type LimitScope = "organization" | "workspace";
+/**
+ * Whose allowance a limit is: the organisation's tier (or one of its model families), a
+ * workspace's own lower limit, or (for a spend budget only) one API key's.
+ */
+export type LimitScope = "organization" | "workspace" | "key";
 
 /** The three continuously refilled buckets of a tier, each per minute (whole numbers, 1 or more). */
 export interface BucketLimits {
@@ -39,6 +44,13 @@ export interface ResolvedLimits {
 	readonly organization: BucketLimits;
 	readonly workspace: { readonly id: string; readonly limits: WorkspaceLimits } | undefined;
 	readonly acceleration: AccelerationConfig | undefined;
+	/**
+	 * The model family whose own pool the request is charged to, instead of the organisation's
+	 * pool; absent for a model in no family with limits of its own.
+	 */
+	readonly pool?: { readonly family: string; readonly limits: BucketLimits } | undefined;
+	/** The spend budgets of the organisation, the request's workspace and its key, in nano-dollars. */
+	readonly budgets?: Budgets | undefined;
 }
 
 /** Units of each bucket a request takes. */
@@ -80,6 +92,10 @@ export interface Reservation {
 	readonly outputTokens: number;
 	/** Whether settling goes to the object at once or into the lease's batch. */
 	readonly via: "object" | "lease";
+	/** The API key the request came with (its spend and budget). */
+	readonly keyId?: string | undefined;
+	/** The family whose pool was charged at admission (absent: the organisation's pool). */
+	readonly family?: string | undefined;
 }
 
 /** An admitted request. */
@@ -88,6 +104,8 @@ export interface Admission {
 	readonly reservation: Reservation;
 	readonly snapshot: RateLimitSnapshot;
 	readonly source: DecisionSource;
+	/** The family whose pool admitted it (absent: the organisation's pool). */
+	readonly family?: string | undefined;
 }
 
 /** A refused request: nothing was charged for it. */
@@ -105,6 +123,10 @@ export interface Rejection {
 	readonly retryAfterMs: number | null;
 	readonly snapshot: RateLimitSnapshot;
 	readonly source: DecisionSource;
+	/** The family whose pool was hit (absent: the organisation's pool, or a workspace's). */
+	readonly family?: string | undefined;
+	/** For `spend`: the budget that is spent, and when it resets. */
+	readonly budget?: BudgetHit | undefined;
 }
 
 /** One decision per request. */
@@ -121,14 +143,42 @@ export interface AdmitRequest {
 	 * tokens from actual usage alone.
 	 */
 	readonly outputTokens?: number | undefined;
+	/** The API key the request came with: its budget applies, and its spend is counted. */
+	readonly keyId?: string | undefined;
+	/** The model family the request names (read before forwarding), if known. */
+	readonly family?: string | undefined;
 }
 
 /** The origin's actual `usage` for an admitted request. */
 export interface Usage {
+	/** Input tokens as the tier counts them (cache reads only where the tier says so). */
 	readonly inputTokens: number;
 	readonly outputTokens: number;
 	/** `false` when a check after admission refused the request: its request unit is given back. */
 	readonly counted?: boolean;
+	/**
+	 * The family of the model the origin reports (`null`: a model in no family; absent: as
+	 * admitted). When its pool is not the one charged at admission, the request and its usage move
+	 * to it.
+	 */
+	readonly family?: string | null | undefined;
+	/** The request's cost, in nano-dollars, added to the spend of its organisation, workspace and key. */
+	readonly costNanos?: number | undefined;
+}
+
+/** Money to add to the spend of an organisation, and of the workspace and key named. */
+export interface SpendCharge {
+	readonly workspaceId?: string | undefined;
+	readonly keyId?: string | undefined;
+	readonly nanos: number;
+}
+
+/** Signed corrections to one pool's buckets (the limits name the pool and the workspace). */
+export interface PoolCorrection {
+	readonly limits: ResolvedLimits;
+	readonly requests: number;
+	readonly inputTokens: number;
+	readonly outputTokens: number;
 }
 
 /** The limiter as the pipeline sees it, in exact mode and lease mode alike. */
@@ -158,11 +208,13 @@ export class LimiterUnavailableError extends Error {
 	}
 }
 
-/** `admit` RPC: judge `cost` against `limits`. */
+/** `admit` RPC: judge `cost` against `limits` (and the budgets of the workspace and key named). */
 export interface ObjectAdmitRequest {
 	readonly orgId: string;
 	readonly limits: ResolvedLimits;
 	readonly cost: Cost;
+	readonly workspaceId?: string | undefined;
+	readonly keyId?: string | undefined;
 }
 
 /** `settle` RPC: signed corrections (actual minus charged) to the token buckets. */
@@ -173,6 +225,17 @@ export interface ObjectSettleRequest {
 	readonly outputTokens: number;
 	/** A correction to the request count: -1 gives back a request that a later check refused. */
 	readonly requests?: number;
+	/** Corrections to other pools, netted with the first (a request settled to another family's pool). */
+	readonly moves?: readonly PoolCorrection[] | undefined;
+	/** Costs to add to the spend of the organisation and of the workspaces and keys named. */
+	readonly spend?: readonly SpendCharge[] | undefined;
+	/** Unspent units of leases the isolate gives back (a dropped lease). */
+	readonly returned?: Pick<Cost, "requests" | "inputTokens"> | undefined;
+}
+
+/** `settle` RPC answer: the organisation's budgets that are spent now (so isolates can refuse locally). */
+export interface SettleResult {
+	readonly exhausted: readonly BudgetHit[];
 }
 
 /** `lease` RPC: settle what the isolate owes or returns, then grant a slice of allowance. */
@@ -185,10 +248,15 @@ export interface LeaseRequest {
 	readonly want: Cost;
 	/** Unspent units of expired leases, credited back before the grant. */
 	readonly returned: Pick<Cost, "requests" | "inputTokens">;
-	/** Batched signed usage corrections, applied before the grant. */
-	readonly usage: Pick<Cost, "inputTokens" | "outputTokens">;
+	/** Batched signed usage corrections, applied before the grant (`requests`: refunds and moves). */
+	readonly usage: Pick<Cost, "inputTokens" | "outputTokens"> & { readonly requests?: number };
 	/** How long the isolate may spend the grant, ms (clamped by the object). */
 	readonly ttlMs: number;
+	/** The workspace and key of the request waiting on the grant: their budgets apply. */
+	readonly workspaceId?: string | undefined;
+	readonly keyId?: string | undefined;
+	/** Batched costs, added before the grant. */
+	readonly spend?: readonly SpendCharge[] | undefined;
 }
 
 /** The longest a lease may be spent, ms. */
@@ -200,6 +268,8 @@ export interface LeaseGrant {
 	readonly units: Cost;
 	readonly ttlMs: number;
 	readonly snapshot: RateLimitSnapshot;
+	/** The organisation's budgets that are spent now: the isolate refuses their scopes locally. */
+	readonly exhausted?: readonly BudgetHit[] | undefined;
 }
 
 /** `lease` RPC answer. */
@@ -212,25 +282,38 @@ export function retryAfterSeconds(retryAfterMs: number): number {
 
 /** The message of a `429 rate_limit_error` for a rejection. */
 export function rejectionMessage(rejection: Rejection): string {
-	const whose = rejection.scope === "organization" ? "your organization's" : "your workspace's";
+	if (rejection.limit === "spend" && rejection.budget !== undefined) return spendMessage(rejection.budget);
+	const whose = rejection.scope === "workspace" ? "your workspace's" : rejection.scope === "key" ? "your API key's" : "your organization's";
 	const limit = formatCount(rejection.allowedPerMinute);
 	const never = rejection.retryAfterMs === null;
+	// A family's pool is named, so a client can tell which model's limit it hit.
+	const pool = rejection.family === undefined ? "" : ` for the ${rejection.family} model family`;
 	switch (rejection.limit) {
 		case "requests":
-			return `This request would exceed ${whose} rate limit of ${limit} requests per minute. Retry after the time in the retry-after header.`;
+			return `This request would exceed ${whose} rate limit of ${limit} requests per minute${pool}. Retry after the time in the retry-after header.`;
 		case "input_tokens":
 			return never
-				? `This request's input tokens alone exceed ${whose} rate limit of ${limit} input tokens per minute; reduce the prompt length.`
-				: `This request would exceed ${whose} rate limit of ${limit} input tokens per minute. Reduce the prompt length or retry after the time in the retry-after header.`;
+				? `This request's input tokens alone exceed ${whose} rate limit of ${limit} input tokens per minute${pool}; reduce the prompt length.`
+				: `This request would exceed ${whose} rate limit of ${limit} input tokens per minute${pool}. Reduce the prompt length or retry after the time in the retry-after header.`;
 		case "output_tokens":
 			return never
-				? `This request's reserved output tokens alone exceed ${whose} rate limit of ${limit} output tokens per minute; lower max_tokens.`
-				: `This request would exceed ${whose} rate limit of ${limit} output tokens per minute. Retry after the time in the retry-after header.`;
+				? `This request's reserved output tokens alone exceed ${whose} rate limit of ${limit} output tokens per minute${pool}; lower max_tokens.`
+				: `This request would exceed ${whose} rate limit of ${limit} output tokens per minute${pool}. Retry after the time in the retry-after header.`;
 		case "acceleration":
 			return `${whose.charAt(0).toUpperCase()}${whose.slice(1)} usage rose sharply, so it is limited to about ${limit} requests per minute for now, even below its rate limits. Ramp up usage gradually and keep it consistent to avoid rate limits.`;
+		case "spend":
+			return `This request would exceed ${whose} spend budget.`;
 		default:
 			return assertNever(rejection.limit);
 	}
+}
+
+/** The message of a `429` for a spent budget: which budget, what was spent, and when it resets. */
+export function spendMessage(budget: BudgetHit): string {
+	const whose = budget.scope === "workspace" ? "Your workspace's" : budget.scope === "key" ? "Your API key's" : "Your organization's";
+	const period = budget.period === "day" ? "daily" : "monthly";
+	const reset = new Date(budget.resetAt).toISOString();
+	return `${whose} ${period} spend budget of ${formatUsd(budget.limitNanos)} is spent (${formatUsd(budget.spentNanos)} so far this ${budget.period}, UTC). It resets at ${reset}; retrying before then cannot succeed.`;
 }
 
 function formatCount(n: number): string {

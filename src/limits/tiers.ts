@@ -1,7 +1,8 @@
-import { configValue } from "../config/config-json";
 import { ConfigError } from "../config/config-error";
-import { describe as show } from "../config/route-table";
+import { fieldsOf, flag, number, show, table } from "./config-fields";
+import { type Family, familyOf, parseFamilies } from "./families";
 import type { AccelerationConfig, BucketLimits, ResolvedLimits, WorkspaceLimits } from "./limiter";
+import { type Budgets, type PeriodBudgets, type Price, parseBudgets, parsePeriodBudgets, parsePrice } from "./spend";
 import { MAX_PER_MINUTE, MINUTE_MS } from "./token-bucket";
 
 /** One validated tier (`[vars.TIERS.<name>]`). */
@@ -10,6 +11,16 @@ export interface Tier {
 	readonly limits: BucketLimits;
 	/** Absent: the tier has no acceleration limits. */
 	readonly acceleration: AccelerationConfig | undefined;
+	/** Model families, in the order written (the first whose pattern matches a model wins). */
+	readonly families: readonly Family[];
+	/** Whether any family has a pool of its own (then a request's model is read before forwarding). */
+	readonly pooled: boolean;
+	/** The price of a model no priced family names; absent, such a model costs nothing. */
+	readonly price: Price | undefined;
+	/** Spend budgets per organisation, per workspace and per key. */
+	readonly budgets: Budgets | undefined;
+	/** Whether input read from the prompt cache counts toward input tokens per minute (default false). */
+	readonly countCacheReads: boolean;
 }
 
 /** The validated tier configuration. */
@@ -20,6 +31,8 @@ export interface TierTable {
 	readonly orgTiers: ReadonlyMap<string, string>;
 	/** Workspace id to its own lower limits. */
 	readonly workspaceLimits: ReadonlyMap<string, WorkspaceLimits>;
+	/** Workspace id to its own budget (instead of its tier's workspace budget). */
+	readonly workspaceBudgets: ReadonlyMap<string, PeriodBudgets>;
 }
 
 /** The raw values, as a Worker's `env` holds them (TOML tables, or the same as JSON strings). */
@@ -37,7 +50,8 @@ const LIMIT_FIELDS = {
 	input_tokens_per_minute: "inputTokensPerMinute",
 	output_tokens_per_minute: "outputTokensPerMinute",
 } as const satisfies Record<string, keyof BucketLimits>;
-const TIER_FIELDS = [...Object.keys(LIMIT_FIELDS), "acceleration"];
+const TIER_FIELDS = [...Object.keys(LIMIT_FIELDS), "acceleration", "families", "price", "budgets", "count_cache_reads"];
+const WORKSPACE_FIELDS = [...Object.keys(LIMIT_FIELDS), "budget"];
 const ACCELERATION_FIELDS = ["window_seconds", "multiple", "floor_per_minute", "baseline_minutes"];
 
 /**
@@ -62,24 +76,49 @@ export function parseTierConfig(raw: RawTierConfig): TierTable {
 		}
 	}
 	const workspaceLimits = new Map<string, WorkspaceLimits>();
+	const workspaceBudgets = new Map<string, PeriodBudgets>();
 	if (raw.WORKSPACE_LIMITS !== undefined) {
 		for (const [id, value] of Object.entries(table(raw.WORKSPACE_LIMITS, "WORKSPACE_LIMITS", "[vars.WORKSPACE_LIMITS]"))) {
-			workspaceLimits.set(id, parseWorkspace(value, `WORKSPACE_LIMITS.${id}`));
+			const workspace = parseWorkspace(value, `WORKSPACE_LIMITS.${id}`);
+			workspaceLimits.set(id, workspace.limits);
+			if (workspace.budget !== undefined) workspaceBudgets.set(id, workspace.budget);
 		}
 	}
-	return { tiers, orgTiers, workspaceLimits };
+	return { tiers, orgTiers, workspaceLimits, workspaceBudgets };
 }
 
-/** The limits that apply to a request of `orgId` (and `workspaceId`, if it has limits of its own). */
-export function resolveLimits(table: TierTable, orgId: string, workspaceId?: string): ResolvedLimits {
+/** The tier of `orgId`. */
+export function tierOf(table: TierTable, orgId: string): Tier {
 	const tier = table.tiers.get(table.orgTiers.get(orgId) ?? DEFAULT_TIER) ?? table.tiers.get(DEFAULT_TIER);
 	if (tier === undefined) throw new Error(`the tier table has no ${DEFAULT_TIER} tier`);
+	return tier;
+}
+
+/** The family of `model` in the tier of `orgId`, if one names it. */
+export function familyFor(table: TierTable, orgId: string, model: string | undefined): Family | undefined {
+	return familyOf(tierOf(table, orgId).families, model);
+}
+
+/**
+ * The limits that apply to a request of `orgId` (and `workspaceId`, if it has limits or a budget of
+ * its own), charged to the pool of `family` when that family has limits of its own.
+ */
+export function resolveLimits(table: TierTable, orgId: string, workspaceId?: string, family?: string): ResolvedLimits {
+	const tier = tierOf(table, orgId);
 	const workspace = workspaceId === undefined ? undefined : table.workspaceLimits.get(workspaceId);
+	const pooled = family === undefined ? undefined : tier.families.find((candidate) => candidate.name === family);
+	const workspaceBudget = workspaceId === undefined ? undefined : (table.workspaceBudgets.get(workspaceId) ?? tier.budgets?.workspace);
+	const budgets =
+		tier.budgets === undefined && workspaceBudget === undefined
+			? undefined
+			: { organization: tier.budgets?.organization, workspace: workspaceBudget, key: tier.budgets?.key };
 	return {
 		tier: tier.name,
 		organization: tier.limits,
 		workspace: workspace === undefined || workspaceId === undefined ? undefined : { id: workspaceId, limits: workspace },
 		acceleration: tier.acceleration,
+		pool: pooled?.limits === undefined ? undefined : { family: pooled.name, limits: pooled.limits },
+		budgets,
 	};
 }
 
@@ -92,7 +131,15 @@ function parseTier(name: string, value: unknown): Tier {
 		outputTokensPerMinute: perMinute(fields.output_tokens_per_minute, `${at}.output_tokens_per_minute`),
 	};
 	const acceleration = fields.acceleration === undefined ? undefined : parseAcceleration(fields.acceleration, `${at}.acceleration`);
-	return { name, limits, acceleration };
+	const countCacheReads = flag(fields.count_cache_reads, `${at}.count_cache_reads`, false);
+	const families = fields.families === undefined ? [] : parseFamilies(fields.families, `${at}.families`, perMinute, countCacheReads);
+	const price = fields.price === undefined ? undefined : parsePrice(fields.price, `${at}.price`);
+	const budgets = fields.budgets === undefined ? undefined : parseBudgets(fields.budgets, `${at}.budgets`);
+	if (budgets !== undefined && price === undefined) {
+		// Every model must cost something, or a model no family names would spend a budget for free.
+		throw new ConfigError(`${at}.price`, "is required when the tier has budgets: it prices every model no family prices");
+	}
+	return { name, limits, acceleration, families, pooled: families.some((family) => family.limits !== undefined), price, budgets, countCacheReads };
 }
 
 function parseAcceleration(value: unknown, at: string): AccelerationConfig {
@@ -104,65 +151,20 @@ function parseAcceleration(value: unknown, at: string): AccelerationConfig {
 	return { windowMs: windowSeconds * 1000, multiple, floorPerMinute: floor, baselineMs: baselineMinutes * MINUTE_MS };
 }
 
-function parseWorkspace(value: unknown, at: string): WorkspaceLimits {
-	const fields = fieldsOf(value, at, Object.keys(LIMIT_FIELDS));
+function parseWorkspace(value: unknown, at: string): { limits: WorkspaceLimits; budget: PeriodBudgets | undefined } {
+	const fields = fieldsOf(value, at, WORKSPACE_FIELDS);
 	const limits: { -readonly [K in keyof BucketLimits]?: number } = {};
 	for (const [field, key] of Object.entries(LIMIT_FIELDS)) {
 		if (fields[field] !== undefined) limits[key] = perMinute(fields[field], `${at}.${field}`);
 	}
-	if (Object.keys(limits).length === 0) {
-		throw new ConfigError(at, `must set at least one of ${Object.keys(LIMIT_FIELDS).join(", ")}`);
+	const budget = fields.budget === undefined ? undefined : parsePeriodBudgets(fields.budget, `${at}.budget`);
+	if (Object.keys(limits).length === 0 && budget === undefined) {
+		throw new ConfigError(at, `must set at least one of ${WORKSPACE_FIELDS.join(", ")}`);
 	}
-	return limits;
+	return { limits, budget };
 }
 
 function perMinute(value: unknown, at: string): number {
 	return number(value, at, { whole: true, min: 1, max: MAX_PER_MINUTE });
 }
 
-interface Bounds {
-	readonly min: number;
-	readonly max: number;
-	readonly whole?: boolean;
-	/** The value must be strictly above `min`. */
-	readonly above?: boolean;
-}
-
-function number(value: unknown, at: string, bounds: Bounds): number {
-	const ok =
-		typeof value === "number" &&
-		Number.isFinite(value) &&
-		(!bounds.whole || Number.isInteger(value)) &&
-		(bounds.above ? value > bounds.min : value >= bounds.min) &&
-		value <= bounds.max;
-	if (!ok) {
-		const kind = bounds.whole ? "a whole number" : "a number";
-		const range = `${bounds.above ? "above" : "from"} ${trim(bounds.min)} ${bounds.above ? "and at most" : "to"} ${trim(bounds.max)}`;
-		throw new ConfigError(at, `must be ${kind} ${range}, got ${show(value)}`);
-	}
-	return value;
-}
-
-function table(raw: unknown, at: string, hint: string): Record<string, unknown> {
-	if (raw === undefined || raw === null) throw new ConfigError(at, `is missing; add ${hint} to wrangler.toml`);
-	const value = configValue(raw, at);
-	if (typeof value !== "object" || value === null || Array.isArray(value)) {
-		throw new ConfigError(at, `must be a table, got ${show(value)}`);
-	}
-	return value as Record<string, unknown>;
-}
-
-function fieldsOf(value: unknown, at: string, allowed: readonly string[]): Record<string, unknown> {
-	if (typeof value !== "object" || value === null || Array.isArray(value)) {
-		throw new ConfigError(at, `must be a table with ${allowed.join(", ")}, got ${show(value)}`);
-	}
-	const fields = value as Record<string, unknown>;
-	for (const key of Object.keys(fields)) {
-		if (!allowed.includes(key)) throw new ConfigError(`${at}.${key}`, `unknown field; expected one of ${allowed.join(", ")}`);
-	}
-	return fields;
-}
-
-function trim(n: number): string {
-	return Number.isInteger(n) ? String(n) : n.toFixed(3).replace(/0+$/, "");
-}

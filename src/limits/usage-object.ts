@@ -10,10 +10,18 @@ import {
 	MAX_LEASE_TTL_MS,
 	type ObjectAdmitRequest,
 	type ObjectSettleRequest,
+	type PoolCorrection,
 	type RateLimitSnapshot,
 	type Rejection,
 	type ResolvedLimits,
+	type SettleResult,
+	type SpendCharge,
 } from "./limiter";
+import type { ConsoleDownlink } from "./console-link";
+import { ObjectConsole, type ObjectConsoleReport } from "./object-console";
+import type { RevocationList } from "./revocations";
+import type { BudgetHit } from "./spend";
+import { SpendLedger, type SpendLine } from "./spend-ledger";
 import * as bucket from "./token-bucket";
 
 /** Untouched this long, every bucket is full again, even one at the deepest debt. */
@@ -21,11 +29,13 @@ const MIN_IDLE_MS = (bucket.MAX_DEBT_MINUTES + 1) * bucket.MINUTE_MS;
 
 /**
  * One organisation's usage (`idFromName(orgId)`), in its own SQLite database: token buckets for
- * the organisation and its workspaces, and the acceleration meter. Every RPC method runs to the
- * end without awaiting, so each check-then-charge is atomic and concurrent calls are exact. The
- * in-memory copy is loaded once per instance and written through, so the state survives eviction
- * and restarts. An alarm deletes everything after `idleMs` untouched (by then the state equals a
- * fresh object's: buckets full, meter decayed below 1%).
+ * the organisation, its model families' pools and its workspaces, the acceleration meter, and the
+ * spend of the organisation, its workspaces and keys per UTC day and month. Every RPC method runs
+ * to the end without awaiting, so each check-then-charge is atomic and concurrent calls are exact.
+ * The in-memory copy is loaded once per instance and written through, so the state survives
+ * eviction and restarts. An alarm deletes the buckets and meter after `idleMs` untouched (by then
+ * they equal a fresh object's: buckets full, meter decayed below 1%), and spend once its period
+ * has turned.
  */
 export class UsageObject extends DurableObject {
 	/**
@@ -40,52 +50,91 @@ export class UsageObject extends DurableObject {
 	#meter: meter.MeterState | undefined;
 	#idleMs = MIN_IDLE_MS;
 	#lastActivity = 0;
+	#spend: SpendLedger | undefined;
+	#console: ObjectConsole | undefined;
 
-	/** Checks `cost` against every limit, then charges all of it, or nothing. */
-	admit(request: ObjectAdmitRequest): Decision {
+	/**
+	 * Checks `cost` against every limit, then charges all of it, or nothing. A spent budget of the
+	 * organisation, the workspace or the key refuses the request before any bucket is looked at.
+	 */
+	#admit(request: ObjectAdmitRequest): Decision {
 		const cost = checkedCost(request.cost, "cost");
-		this.#load();
+		const ledger = this.#load();
 		const now = this.clock();
 		const specs = specsFor(request.limits);
+		const spent = ledger.check(request.limits.budgets, request.workspaceId, request.keyId, now);
+		if (spent !== undefined) return this.#overBudget(spent, specs, now);
 		const hit = this.#check(specs, cost, request.limits, now);
 		if (hit !== undefined) return this.#reject(hit, specs, now);
 		this.#charge(specs, cost, request.limits, now);
 		const workspaceId = request.limits.workspace?.id;
+		const family = request.limits.pool?.family;
 		return {
 			admitted: true,
-			reservation: { orgId: request.orgId, workspaceId, inputTokens: cost.inputTokens, outputTokens: cost.outputTokens, via: "object" },
+			reservation: { orgId: request.orgId, workspaceId, inputTokens: cost.inputTokens, outputTokens: cost.outputTokens, via: "object", keyId: request.keyId, family },
 			snapshot: this.#snapshot(specs, now),
 			source: "object",
+			family,
 		};
 	}
 
-	/** Applies signed corrections to the token buckets (more usage than charged debits, less credits). */
-	settle(request: ObjectSettleRequest): void {
-		const input = checkedDelta(request.inputTokens, "inputTokens");
-		const output = checkedDelta(request.outputTokens, "outputTokens");
-		const requests = checkedDelta(request.requests ?? 0, "requests");
-		this.#load();
+	/**
+	 * Applies signed corrections to the token buckets (more usage than charged debits, less
+	 * credits), netted across the pools named (a request moved from one family's pool to
+	 * another's), adds the costs to the spend, and answers which budgets are spent now.
+	 */
+	#settle(request: ObjectSettleRequest): SettleResult {
+		const first: PoolCorrection = {
+			limits: request.limits,
+			requests: checkedDelta(request.requests ?? 0, "requests"),
+			inputTokens: checkedDelta(request.inputTokens, "inputTokens"),
+			outputTokens: checkedDelta(request.outputTokens, "outputTokens"),
+		};
+		const moves = (request.moves ?? []).map((move, i) => ({
+			limits: move.limits,
+			requests: checkedDelta(move.requests, `moves[${i}].requests`),
+			inputTokens: checkedDelta(move.inputTokens, `moves[${i}].inputTokens`),
+			outputTokens: checkedDelta(move.outputTokens, `moves[${i}].outputTokens`),
+		}));
+		const returned = request.returned === undefined ? undefined : checkedCost({ ...request.returned, outputTokens: 0 }, "returned");
+		const charges = checkedCharges(request.spend);
+		const ledger = this.#load();
 		const now = this.clock();
-		this.#charge(specsFor(request.limits), { requests, inputTokens: input, outputTokens: output }, undefined, now);
+		if (returned !== undefined) moves.push({ limits: request.limits, requests: -returned.requests, inputTokens: -returned.inputTokens, outputTokens: 0 });
+		this.#correct([first, ...moves], now);
+		if (charges.length > 0) {
+			ledger.add(charges, request.limits.budgets, now);
+			this.#touched(now);
+		}
+		return { exhausted: ledger.exhausted(request.limits.budgets, request.limits.workspace?.id, now) };
+	}
+
+	/** Every scope's spend in the current day and month, for `npm run keys -- usage`. */
+	report(): SpendLine[] {
+		return this.#load().report(this.clock());
 	}
 
 	/**
 	 * Credits what the isolate returns and owes, then grants as much of `want` as every limit has
 	 * available now (at least `need`, or a rejection), charged at once.
 	 */
-	lease(request: LeaseRequest): LeaseDecision {
+	#lease(request: LeaseRequest): LeaseDecision {
 		const need = checkedCost(request.need, "need");
 		const want = checkedCost(request.want, "want");
 		const returned = checkedCost({ ...request.returned, outputTokens: 0 }, "returned");
 		const owed = {
-			requests: -returned.requests,
+			requests: checkedDelta(request.usage.requests ?? 0, "usage.requests") - returned.requests,
 			inputTokens: checkedDelta(request.usage.inputTokens, "usage.inputTokens") - returned.inputTokens,
 			outputTokens: checkedDelta(request.usage.outputTokens, "usage.outputTokens"),
 		};
-		this.#load();
+		const charges = checkedCharges(request.spend);
+		const ledger = this.#load();
 		const now = this.clock();
 		const specs = specsFor(request.limits);
 		if (owed.requests !== 0 || owed.inputTokens !== 0 || owed.outputTokens !== 0) this.#charge(specs, owed, undefined, now);
+		if (charges.length > 0) ledger.add(charges, request.limits.budgets, now);
+		const spent = need.requests > 0 ? ledger.check(request.limits.budgets, request.workspaceId, request.keyId, now) : undefined;
+		if (spent !== undefined) return this.#overBudget(spent, specs, now);
 		const hit = this.#check(specs, need, request.limits, now);
 		if (hit !== undefined) return this.#reject(hit, specs, now);
 		const grant = (dimension: Dimension, ceiling: number): number => {
@@ -101,18 +150,114 @@ export class UsageObject extends DurableObject {
 		const units = { requests: grant("requests", room), inputTokens: grant("input_tokens", Number.POSITIVE_INFINITY), outputTokens: need.outputTokens };
 		this.#charge(specs, units, request.limits, now);
 		const ttlMs = Math.min(MAX_LEASE_TTL_MS, Math.max(1, Math.floor(request.ttlMs)));
-		return { admitted: true, units, ttlMs, snapshot: this.#snapshot(specs, now) };
+		const exhausted = ledger.exhausted(request.limits.budgets, request.limits.workspace?.id, now);
+		return { admitted: true, units, ttlMs, snapshot: this.#snapshot(specs, now), ...(exhausted.length > 0 ? { exhausted } : {}) };
 	}
 
-	/** Deletes the state once idle; otherwise looks again when it would be. */
-	override async alarm(): Promise<void> {
+	// --- The operator console (src/limits/object-console.ts): each call above also carries the
+	// isolate's tally into the history and brings back the revocation list when it changed.
+
+	/** {@link #admit}, counted in the history; a key on the revocation list is refused uncharged. */
+	admit(request: ObjectAdmitRequest): Decision & { console?: ConsoleDownlink } {
+		const now = this.clock();
+		const desk = this.#consoleState();
+		desk.hear(request, now);
+		if (desk.revocations.has(request.keyId, now)) {
+			desk.refusedRevoked(now);
+			this.#touched(now);
+			return desk.answer(request, this.#revokedKey(request.limits, now), now, true);
+		}
+		const decision = this.#admit(request);
+		desk.decided(decision, now);
+		this.#touched(now);
+		return desk.answer(request, decision, now);
+	}
+
+	/** {@link #settle}, with the isolate's tally. */
+	settle(request: ObjectSettleRequest): SettleResult & { console?: ConsoleDownlink } {
+		this.#heard(request);
+		return this.#consoleState().answer(request, this.#settle(request), this.clock());
+	}
+
+	/** {@link #lease}, with the isolate's tally (in lease mode, isolates count their own decisions). */
+	lease(request: LeaseRequest): LeaseDecision & { console?: ConsoleDownlink } {
+		this.#heard(request);
+		return this.#consoleState().answer(request, this.#lease(request), this.clock());
+	}
+
+	/** The console's view: headroom in each pool given, spend, history (`minutes`, `days` back), revoked keys. */
+	consoleReport(request: { pools: readonly ResolvedLimits[]; minutes: number; days: number }): ObjectConsoleReport & {
+		pools: { family: string | null; snapshot: RateLimitSnapshot }[];
+		spend: SpendLine[];
+		console?: ConsoleDownlink;
+	} {
+		this.#heard(request);
+		const spend = this.report();
+		const now = this.clock();
+		const desk = this.#consoleState();
+		const pools = request.pools.map((limits) => ({ family: limits.pool?.family ?? null, snapshot: this.#snapshot(specsFor(limits), now) }));
+		return desk.answer(request, { ...desk.report(now, request.minutes, request.days), pools, spend }, now);
+	}
+
+	/** Lists a disabled or deleted key, so every isolate refuses it at its next call here. */
+	revokeKey(request: { keyId: string }): RevocationList {
+		const now = this.clock();
+		const list = this.#consoleState().revocations.revoke(request.keyId, now);
+		this.#touched(now);
+		return list;
+	}
+
+	/** Takes an enabled key off the list. */
+	restoreKey(request: { keyId: string }): RevocationList {
+		const now = this.clock();
+		const list = this.#consoleState().revocations.restore(request.keyId, now);
+		this.#touched(now);
+		return list;
+	}
+
+	#consoleState(): ObjectConsole {
+		this.#console ??= new ObjectConsole(this.ctx.storage.sql);
+		return this.#console;
+	}
+
+	#heard(request: unknown): void {
+		const now = this.clock();
+		this.#consoleState().hear(request, now);
+		this.#touched(now);
+	}
+
+	/** Refuses a revoked key (the isolate answers 401 once it has the list, which comes with this). */
+	#revokedKey(limits: ResolvedLimits, now: number): Rejection {
 		this.#load();
+		return { admitted: false, limit: "requests", scope: "key", allowedPerMinute: 0, retryAfterMs: null, snapshot: this.#snapshot(specsFor(limits), now), source: "object" };
+	}
+
+	/**
+	 * Deletes the buckets and meter once idle, and spend once its period has turned; everything,
+	 * storage included, when nothing is left. Otherwise looks again when something would go.
+	 */
+	override async alarm(): Promise<void> {
+		const ledger = this.#load();
 		this.#alarmSet = false;
-		if (this.#buckets.size === 0 && this.#meter === undefined) return;
-		const idleFor = this.clock() - this.#lastActivity;
-		if (idleFor >= this.#idleMs) {
+		const now = this.clock();
+		const nextTurn = ledger.prune(now);
+		const consoleDue = this.#consoleState().prune(now);
+		const idleFor = now - this.#lastActivity;
+		let bucketsLeft = this.#buckets.size > 0 || this.#meter !== undefined;
+		if (bucketsLeft && idleFor >= this.#idleMs) {
+			// Spend outlives idle buckets: forget the buckets and the meter, keep the money.
+			this.ctx.storage.sql.exec("DELETE FROM buckets");
+			this.ctx.storage.sql.exec("DELETE FROM meter");
+			this.#buckets = new Map();
+			this.#meter = undefined;
+			this.#idleMs = MIN_IDLE_MS;
+			bucketsLeft = false;
+		}
+		if (!bucketsLeft && nextTurn === undefined && consoleDue === undefined) {
 			await this.ctx.storage.deleteAll();
+			this.#console?.reset();
 			this.#loaded = false;
+			this.#spend = undefined;
 			this.#buckets = new Map();
 			this.#meter = undefined;
 			this.#idleMs = MIN_IDLE_MS;
@@ -120,12 +265,15 @@ export class UsageObject extends DurableObject {
 			return;
 		}
 		// Scheduled by duration on the real clock, so a test clock can never make alarms loop.
+		const untilIdle = bucketsLeft ? this.#idleMs - idleFor : Number.POSITIVE_INFINITY;
+		const untilTurn = nextTurn === undefined ? Number.POSITIVE_INFINITY : nextTurn - now;
+		const untilConsole = consoleDue === undefined ? Number.POSITIVE_INFINITY : consoleDue - now;
 		this.#alarmSet = true;
-		await this.ctx.storage.setAlarm(Date.now() + (this.#idleMs - idleFor));
+		await this.ctx.storage.setAlarm(Date.now() + Math.max(1, Math.min(untilIdle, untilTurn, untilConsole)));
 	}
 
-	#load(): void {
-		if (this.#loaded) return;
+	#load(): SpendLedger {
+		if (this.#loaded && this.#spend !== undefined) return this.#spend;
 		const sql = this.ctx.storage.sql;
 		sql.exec("CREATE TABLE IF NOT EXISTS buckets (key TEXT PRIMARY KEY, level INTEGER NOT NULL, at INTEGER NOT NULL)");
 		sql.exec(
@@ -142,14 +290,18 @@ export class UsageObject extends DurableObject {
 			this.#idleMs = row.idle_ms;
 			this.#lastActivity = Math.max(this.#lastActivity, row.at);
 		}
+		const ledger = new SpendLedger(sql);
+		ledger.load();
+		this.#spend = ledger;
 		this.#loaded = true;
+		return ledger;
 	}
 
 	#check(specs: readonly BucketSpec[], cost: Cost, limits: ResolvedLimits, now: number): Hit | undefined {
 		let worst: Hit | undefined;
 		for (const spec of specs) {
 			const wait = bucket.waitFor(this.#buckets.get(spec.key), spec.perMinute, cost[COST_FIELD[spec.dimension]], now);
-			if (wait !== 0) worst = worse(worst, { limit: spec.dimension, scope: spec.scope, allowedPerMinute: spec.perMinute, wait });
+			if (wait !== 0) worst = worse(worst, { limit: spec.dimension, scope: spec.scope, allowedPerMinute: spec.perMinute, wait, family: spec.family });
 		}
 		const acceleration = limits.acceleration;
 		if (acceleration !== undefined && cost.requests > 0) {
@@ -171,7 +323,38 @@ export class UsageObject extends DurableObject {
 			retryAfterMs: hit.wait,
 			snapshot: this.#snapshot(specs, now),
 			source: "object",
+			...(hit.family === undefined ? {} : { family: hit.family }),
 		};
+	}
+
+	/** A spent budget: a retry can only succeed once its period turns. */
+	#overBudget(budget: BudgetHit, specs: readonly BucketSpec[], now: number): Rejection {
+		return {
+			admitted: false,
+			limit: "spend",
+			scope: budget.scope,
+			allowedPerMinute: 0,
+			retryAfterMs: Math.max(1, budget.resetAt - now),
+			snapshot: this.#snapshot(specs, now),
+			source: "object",
+			budget,
+		};
+	}
+
+	/** Applies signed corrections to several pools at once, netted per bucket (a workspace's is shared). */
+	#correct(corrections: readonly PoolCorrection[], now: number): void {
+		const net = new Map<string, { spec: BucketSpec; units: number }>();
+		for (const correction of corrections) {
+			for (const spec of specsFor(correction.limits)) {
+				const units = correction[COST_FIELD[spec.dimension]];
+				if (units === 0) continue;
+				const entry = net.get(spec.key) ?? { spec, units: 0 };
+				entry.units += units;
+				net.set(spec.key, entry);
+			}
+		}
+		for (const { spec, units } of net.values()) if (units !== 0) this.#take(spec, units, now);
+		this.#touched(now);
 	}
 
 	/** Takes `cost` from every bucket (signed), counts admitted requests when `limits` says to, writes through. */
@@ -180,15 +363,7 @@ export class UsageObject extends DurableObject {
 		for (const spec of specs) {
 			const units = cost[COST_FIELD[spec.dimension]];
 			// Taking nothing changes nothing: the arithmetic is exact, so no write is needed.
-			if (units === 0) continue;
-			const next = bucket.take(this.#buckets.get(spec.key), spec.perMinute, units, now);
-			this.#buckets.set(spec.key, next);
-			sql.exec(
-				"INSERT INTO buckets (key, level, at) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET level = excluded.level, at = excluded.at",
-				spec.key,
-				next.level,
-				next.at,
-			);
+			if (units !== 0) this.#take(spec, units, now);
 		}
 		const acceleration = limits?.acceleration;
 		if (acceleration !== undefined && cost.requests > 0) {
@@ -202,6 +377,23 @@ export class UsageObject extends DurableObject {
 				this.#idleMs,
 			);
 		}
+		this.#touched(now);
+	}
+
+	/** Takes `units` (signed) from one bucket and writes it through. */
+	#take(spec: BucketSpec, units: number, now: number): void {
+		const next = bucket.take(this.#buckets.get(spec.key), spec.perMinute, units, now);
+		this.#buckets.set(spec.key, next);
+		this.ctx.storage.sql.exec(
+			"INSERT INTO buckets (key, level, at) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET level = excluded.level, at = excluded.at",
+			spec.key,
+			next.level,
+			next.at,
+		);
+	}
+
+	/** Notes activity, and makes sure an alarm will look at the state. */
+	#touched(now: number): void {
 		this.#lastActivity = Math.max(this.#lastActivity, now);
 		if (!this.#alarmSet) {
 			this.#alarmSet = true;
@@ -224,4 +416,11 @@ export class UsageObject extends DurableObject {
 		const outputTokens = strictest("output_tokens");
 		return { requests: strictest("requests"), inputTokens, outputTokens, tokens: moreRestrictive(inputTokens, outputTokens) };
 	}
+}
+
+function checkedCharges(charges: readonly SpendCharge[] | undefined): SpendCharge[] {
+	return (charges ?? []).map((charge, i) => {
+		if (!Number.isSafeInteger(charge.nanos) || charge.nanos < 0) throw new RangeError(`spend[${i}].nanos must be a whole number of nano-dollars, 0 or more, got ${charge.nanos}`);
+		return charge;
+	});
 }

@@ -1,7 +1,7 @@
 import { GuardError } from "../errors/guard-error";
 import { declaredLength } from "../lib/content-length";
 import { BodyStalledError } from "../lib/read-bounded";
-import { type ReportedUsage, usageReader, usageTap } from "../lib/usage-tap";
+import { type ReportedUsage, usageReader } from "../lib/usage-tap";
 import { watchBody } from "../lib/watch-body";
 import type { LimitOutcome } from "../limits/enforce-limits";
 import type { Admitted, Overload } from "../overload/admission";
@@ -9,6 +9,7 @@ import { clientResponseHeaders } from "../proxy/headers";
 import { honestEventStream } from "../proxy/honest-stream";
 import { normaliseOriginError } from "../proxy/origin-error";
 import { rewriteResponseUrls } from "../proxy/rewrite-urls";
+import { sseUsageTap } from "../sse/sse-usage";
 import type { Exchange } from "./exchange";
 import type { Reached } from "./forward";
 
@@ -58,7 +59,7 @@ export async function answer(exchange: Exchange, slot: Admitted, overload: Overl
 	const meter = route.meterTokens && limits?.settle !== undefined ? kind : undefined;
 
 	if (kind === "sse") {
-		const tapped = meter ? upstream.body.pipeThrough(usageTap("sse", settle)) : upstream.body;
+		const tapped = meter ? upstream.body.pipeThrough(sseUsageTap(settle)) : upstream.body;
 		if (!meter) settle({});
 		const stream = honestEventStream(tapped, route, state, {
 			abortUpstream,
@@ -86,7 +87,7 @@ export async function answer(exchange: Exchange, slot: Admitted, overload: Overl
 		ended(0);
 		return response;
 	}
-	const usage = meter ? usageReader(meter) : undefined;
+	const usage = meter === "json" ? usageReader() : undefined;
 	const length = declaredLength(response.headers);
 	const watched = watchBody(source, {
 		length: typeof length === "number" ? length : undefined,

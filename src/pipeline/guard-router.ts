@@ -1,4 +1,5 @@
 import { Router, type RouterType } from "itty-router";
+import { registerAdmin } from "../admin/admin-routes";
 import { lingerOnUnreadBody } from "../body-limit/linger";
 import type { ConfigError } from "../config/config-error";
 import { applyCors, browserRefusal, preflight } from "../cors/cors";
@@ -23,14 +24,17 @@ export type GuardRouter = RouterType<GuardRequest, [Env, ExecutionContext], Resp
  */
 export function buildGuardRouter(config: GuardConfig): GuardRouter {
 	const router = pipeline(config.cors);
+	// Per isolate and configuration: in-flight counts and breakers start afresh when it changes.
+	const overload = new Overload(config.overload);
+	// The operator console (`/_guard/`, src/admin/) first: its own page's requests carry `Origin`,
+	// and it is never shed, charged or forwarded; off (404) without ADMIN_TOKEN.
+	registerAdmin(router, config, overload);
 	// Browsers first, before shedding, keys or limits: a browser request without the opt-in header
 	// (or from an origin not allowed) is refused; a preflight is answered (never forwarded or charged).
 	router.all("*", function refuseBrowsers(request: GuardRequest) {
 		const refusal = browserRefusal(request, config.cors);
 		if (refusal) throw new GuardError(401, refusal.message, { type: "authentication_error", headers: refusal.headers });
 	});
-	// Per isolate and configuration: in-flight counts and breakers start afresh when it changes.
-	const overload = new Overload(config.overload);
 	const allowByPath = new Map<string, Set<string>>();
 	for (const route of config.routes) {
 		const allow = allowByPath.get(route.path) ?? new Set<string>();
@@ -113,7 +117,8 @@ function stampAndLog(response: Response, request: GuardRequest, env: Env, ctx: E
 	if (response.headers.get("request-id") !== request.guard.requestId || extra.length > 0) {
 		final = new Response(response.body, response);
 		final.headers.set("request-id", request.guard.requestId);
-		for (const [name, value] of extra) if (!final.headers.has(name)) final.headers.set(name, value);
+		// The guard's own (its limits, the organisation it identified) win over an origin's copies.
+		for (const [name, value] of extra) final.headers.set(name, value);
 	}
 	const state = request.guard;
 	const analytics = env?.ANALYTICS;

@@ -32,7 +32,12 @@ interface Exchange {
 let server: LocalServer;
 
 beforeAll(async () => {
-	server = await startLocalServer(["--var", `TIERS=${JSON.stringify({ default: DEFAULT_TIER, tight: FAST_TIGHT_TIER })}`]);
+	server = await startLocalServer([
+		"--var",
+		`TIERS=${JSON.stringify({ default: DEFAULT_TIER, tight: FAST_TIGHT_TIER })}`,
+		"--var",
+		'ORG_TIERS={"org_demo":"default","org_tight":"tight"}',
+	]);
 });
 
 afterAll(async () => {

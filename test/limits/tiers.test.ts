@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { ConfigError } from "../../src/config/config-error";
-import { parseTierConfig, type RawTierConfig, resolveLimits } from "../../src/limits/tiers";
+import { familyFor, parseTierConfig, type RawTierConfig, resolveLimits } from "../../src/limits/tiers";
 
 const DEFAULT = { requests_per_minute: 4000, input_tokens_per_minute: 400_000, output_tokens_per_minute: 80_000 };
 
@@ -49,6 +49,39 @@ describe("tiers", () => {
 		const table = parseTierConfig(env);
 		expect(resolveLimits(table, "org_tight").organization.requestsPerMinute).toBe(10);
 		expect(resolveLimits(table, "org_demo").organization.requestsPerMinute).toBeGreaterThanOrEqual(1000);
+		// The worked example: org_budget's daily budget, and Sonnet's own pool and price.
+		expect(resolveLimits(table, "org_budget").budgets?.organization).toEqual({ day: 2_400_000, month: 1_000_000_000 });
+		expect(resolveLimits(table, "org_budget", undefined, "sonnet").pool).toEqual({
+			family: "sonnet",
+			limits: { requestsPerMinute: 50, inputTokensPerMinute: 30_000, outputTokensPerMinute: 8000 },
+		});
+		expect(familyFor(table, "org_budget", "claude-sonnet-4-6")?.price).toEqual({ input: 3000, output: 15_000, cacheWrite: 3750, cacheRead: 300 });
+		expect(familyFor(table, "org_budget", "claude-3-haiku-20240307")).toMatchObject({ name: "haiku3", limits: undefined, countCacheReads: true });
+	});
+
+	it("resolves a family's pool, the budgets of the organisation, a workspace and its keys", () => {
+		const table = parseTierConfig({
+			TIERS: {
+				default: {
+					...DEFAULT,
+					price: { input: 1, output: 2, cache_write: 1.25, cache_read: 0.1 },
+					budgets: { organization: { day: 10, month: 100 }, workspace: { day: 5 }, key: { month: 2.5 } },
+					families: {
+						opus: { models: ["claude-opus-*"], requests_per_minute: 5, input_tokens_per_minute: 500, output_tokens_per_minute: 50 },
+						cheap: { models: ["claude-haiku-*"], price: { input: 0.8, output: 4, cache_write: 1, cache_read: 0.08 } },
+					},
+				},
+			},
+			WORKSPACE_LIMITS: { wrk_rich: { budget: { day: 50 } } },
+		});
+		expect(resolveLimits(table, "org_a", "wrk_other", "opus")).toMatchObject({
+			organization: { requestsPerMinute: 4000 },
+			pool: { family: "opus", limits: { requestsPerMinute: 5, inputTokensPerMinute: 500, outputTokensPerMinute: 50 } },
+			budgets: { organization: { day: 10e9, month: 100e9 }, workspace: { day: 5e9 }, key: { month: 2.5e9 } },
+		});
+		// A family without limits of its own shares the organisation's pool.
+		expect(resolveLimits(table, "org_a", undefined, "cheap").pool).toBeUndefined();
+		expect(resolveLimits(table, "org_a", "wrk_rich")).toMatchObject({ workspace: { id: "wrk_rich", limits: {} }, budgets: { workspace: { day: 50e9 } } });
 	});
 });
 
@@ -87,6 +120,49 @@ describe("tiers: configuration errors name the field", () => {
 		["a workspace with no limits", { TIERS: { default: DEFAULT }, WORKSPACE_LIMITS: { wrk_a: {} } }, "WORKSPACE_LIMITS.wrk_a: must set at least one of"],
 		["a workspace limit misspelt", { TIERS: { default: DEFAULT }, WORKSPACE_LIMITS: { wrk_a: { rpm: 5 } } }, "WORKSPACE_LIMITS.wrk_a.rpm: unknown field"],
 		["a JSON string that is not JSON", { TIERS: "{default" }, "TIERS: is a string but not valid JSON"],
+		["a family without models", { TIERS: { default: { ...DEFAULT, families: { opus: { requests_per_minute: 5 } } } } }, "TIERS.default.families.opus.models: must be a non-empty array"],
+		["a model pattern with a space", { TIERS: { default: { ...DEFAULT, families: { opus: { models: ["claude opus"] } } } } }, "TIERS.default.families.opus.models[0]: must be a model id"],
+		[
+			"a pattern in two families",
+			{ TIERS: { default: { ...DEFAULT, families: { a: { models: ["claude-*"] }, b: { models: ["claude-x", "claude-*"] } } } } },
+			'TIERS.default.families.b.models[1]: "claude-*" is already in family a',
+		],
+		[
+			"a family with some of its limits",
+			{ TIERS: { default: { ...DEFAULT, families: { opus: { models: ["claude-opus-*"], requests_per_minute: 5 } } } } },
+			"TIERS.default.families.opus.input_tokens_per_minute: is required with requests_per_minute",
+		],
+		[
+			"a family limit of zero",
+			{ TIERS: { default: { ...DEFAULT, families: { opus: { models: ["m"], requests_per_minute: 0, input_tokens_per_minute: 1, output_tokens_per_minute: 1 } } } } },
+			"TIERS.default.families.opus.requests_per_minute: must be a whole number from 1",
+		],
+		["a misspelt family field", { TIERS: { default: { ...DEFAULT, families: { opus: { models: ["m"], rpm: 5 } } } } }, "TIERS.default.families.opus.rpm: unknown field"],
+		["a price with a missing kind", { TIERS: { default: { ...DEFAULT, price: { input: 3, output: 15, cache_write: 3.75 } } } }, "TIERS.default.price.cache_read: must be a number from 0"],
+		["a negative price", { TIERS: { default: { ...DEFAULT, price: { input: -1, output: 15, cache_write: 3.75, cache_read: 0.3 } } } }, "TIERS.default.price.input: must be a number from 0"],
+		[
+			"a price finer than a thousandth of a dollar per million",
+			{ TIERS: { default: { ...DEFAULT, price: { input: 3.0001, output: 15, cache_write: 3.75, cache_read: 0.3 } } } },
+			"TIERS.default.price.input: must have at most three decimals",
+		],
+		["budgets without a price", { TIERS: { default: { ...DEFAULT, budgets: { organization: { day: 5 } } } } }, "TIERS.default.price: is required when the tier has budgets"],
+		[
+			"a budget of nothing",
+			{ TIERS: { default: { ...DEFAULT, price: { input: 1, output: 1, cache_write: 1, cache_read: 1 }, budgets: { key: { day: 0 } } } } },
+			"TIERS.default.budgets.key.day: must be a number above 0",
+		],
+		[
+			"a budget over an unknown period",
+			{ TIERS: { default: { ...DEFAULT, price: { input: 1, output: 1, cache_write: 1, cache_read: 1 }, budgets: { organization: { week: 5 } } } } },
+			"TIERS.default.budgets.organization.week: unknown field; expected one of day, month",
+		],
+		[
+			"a budget for an unknown scope",
+			{ TIERS: { default: { ...DEFAULT, price: { input: 1, output: 1, cache_write: 1, cache_read: 1 }, budgets: { team: { day: 5 } } } } },
+			"TIERS.default.budgets.team: unknown field; expected one of organization, workspace, key",
+		],
+		["count_cache_reads as a string", { TIERS: { default: { ...DEFAULT, count_cache_reads: "yes" } } }, 'TIERS.default.count_cache_reads: must be true or false, got "yes"'],
+		["a workspace budget with no period", { TIERS: { default: DEFAULT }, WORKSPACE_LIMITS: { wrk_a: { budget: {} } } }, "WORKSPACE_LIMITS.wrk_a.budget: must set day, month or both"],
 	])("rejects %s", (_name, raw, message) => {
 		const error = fails(raw);
 		expect(error.message.startsWith(message)).toBe(true);
