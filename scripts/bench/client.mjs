@@ -18,13 +18,30 @@ const BLOCK = Buffer.alloc(MIB, 0x61);
  */
 
 /**
+ * The pieces of a body of exactly `bytes` bytes: the frame's head, then the reused filler block
+ * (`a`s), then the frame's tail; without a frame, filler only.
+ * @param {number} bytes
+ * @param {{ head: Buffer, tail: Buffer } | undefined} frame
+ * @returns {Generator<Buffer>}
+ */
+function* bodyChunks(bytes, frame) {
+	const head = frame?.head ?? Buffer.alloc(0);
+	const tail = frame?.tail ?? Buffer.alloc(0);
+	if (head.length > 0) yield head;
+	for (let left = bytes - head.length - tail.length; left > 0; left -= MIB) yield left >= MIB ? BLOCK : BLOCK.subarray(0, left);
+	if (tail.length > 0) yield tail;
+}
+
+/**
  * Uploads `bytes` bytes to `url` + `path` with POST, chunked (no Content-Length) unless
- * `declareLength`, writing the reused 1 MiB block with backpressure. Stops sending once an error
- * status arrives (as curl does), ending the body there. Never rejects: a failure is a result.
- * @param {{ url: URL, path: string, headers: Record<string, string>, bytes: number, declareLength: boolean, timeoutMs: number, signal?: AbortSignal }} options
+ * `declareLength`, writing the reused 1 MiB block with backpressure; with a `frame`, the body is
+ * that opening, filler, and that closing (a JSON document whose bulk is one long string). Stops
+ * sending once an error status arrives (as curl does), ending the body there. Never rejects: a
+ * failure is a result.
+ * @param {{ url: URL, path: string, headers: Record<string, string>, bytes: number, declareLength: boolean, timeoutMs: number, signal?: AbortSignal, frame?: { head: Buffer, tail: Buffer } }} options
  * @returns {Promise<UploadResult>}
  */
-export function upload({ url, path, headers: given, bytes, declareLength, timeoutMs, signal }) {
+export function upload({ url, path, headers: given, bytes, declareLength, timeoutMs, signal, frame }) {
 	return new Promise((resolve) => {
 		/** @type {Record<string, string>} */
 		const headers = { ...given };
@@ -50,16 +67,18 @@ export function upload({ url, path, headers: given, bytes, declareLength, timeou
 		const onAbort = () => finish(0, `aborted: ${signal?.reason ?? "by the bench"}`);
 		const timer = setTimeout(() => finish(0, `no complete answer within ${timeoutMs} ms`), timeoutMs);
 		signal?.addEventListener("abort", onAbort);
+		const chunks = bodyChunks(bytes, frame);
 		const pump = () => {
-			while (!stopped && queued < bytes) {
-				const size = Math.min(MIB, bytes - queued);
+			while (!stopped) {
+				const next = chunks.next();
+				if (next.done) return void req.end();
+				const size = next.value.length;
 				queued += size;
-				const more = req.write(size === MIB ? BLOCK : BLOCK.subarray(0, size), () => {
+				const more = req.write(next.value, () => {
 					sent += size;
 				});
 				if (!more) return void req.once("drain", pump);
 			}
-			if (!stopped) req.end();
 		};
 		req.on("response", (res) => {
 			sentAtAnswer = sent;

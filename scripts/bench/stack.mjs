@@ -13,7 +13,20 @@ const SINK = "bench-sink";
 /** The last this many characters of workerd's output are kept (enough for a few log lines). */
 const OUTPUT_KEEP = 256 * 1024;
 
-/** @typedef {"bare" | "hono" | "guard"} Kind */
+/**
+ * `guard-untrusting`: the guard with `TRUST_DECLARED_LENGTH = false` (every body through the counting
+ * pump, as for callers that could lie about a length); the variable is ignored by a guard without it.
+ * @typedef {"bare" | "hono" | "guard" | "guard-untrusting"} Kind
+ */
+
+/**
+ * Limits no benchmark comes near (the token-bucket maximum), and no acceleration limit: the body
+ * benchmarks measure caps, not rate limits, and a refusal would fail the run. (A 32 MiB body alone
+ * is estimated at 8 million input tokens, and the bench sends a few dozen in a minute.)
+ */
+export const UNLIMITED_TIERS = {
+	default: { requests_per_minute: 10_000_000_000, input_tokens_per_minute: 10_000_000_000, output_tokens_per_minute: 10_000_000_000 },
+};
 
 /** The API key the bench presents; seeded into the guard's key store when it has one (KEYS). */
 export const BENCH_KEY = "sk-guard-BenchKeyWithEveryScope000000000000000";
@@ -35,6 +48,8 @@ export async function prepareSubjects() {
 		scripts: { guard, hono, bare: resolve(HERE, "bare-worker.js"), sink: resolve(HERE, "sink-origin.js") },
 		guardOptions: workerOptions,
 		caps: Object.fromEntries(routes.map((route) => [route.path, route.max_body_bytes])),
+		// Only an explicit setting counts: the guard's default for the 10-minute rule is off.
+		inspects: (path) => routes.find((route) => route.path === path)?.refuse_long_non_streaming === true,
 		headersFor: (path) => requestHeaders(routes.find((route) => route.path === path)),
 		compatibilityDate: workerOptions.compatibilityDate ?? "2026-04-01",
 	};
@@ -42,10 +57,11 @@ export async function prepareSubjects() {
 
 /**
  * @typedef {object} Prepared
- * @property {Record<Kind | "sink", string>} scripts
+ * @property {Record<"bare" | "hono" | "guard" | "sink", string>} scripts
  * @property {Record<string, any>} guardOptions
  * @property {Record<string, number>} caps POST path -> cap in bytes, from the guard's route table
  * @property {(path: string) => Record<string, string>} headersFor what a real client of the route sends
+ * @property {(path: string) => boolean} inspects whether the route's configuration has the guard read inside its body (the 10-minute rule)
  * @property {string} compatibilityDate
  */
 
@@ -53,7 +69,7 @@ export async function prepareSubjects() {
  * The POST routes with a body from the guard's route table, for Hono to apply the same caps and
  * the client to send what each route admits.
  * @param {unknown} routes
- * @returns {Array<{ path: string, max_body_bytes: number, content_type?: string }>}
+ * @returns {Array<{ path: string, max_body_bytes: number, content_type?: string, refuse_long_non_streaming?: boolean }>}
  */
 function postRoutes(routes) {
 	const all = /** @type {any[]} */ (Array.isArray(routes) ? routes : []);
@@ -117,7 +133,7 @@ export async function startSubject(kind, prepared) {
 		const url = await mf.ready;
 		const pid = workerdChildren().find((candidate) => !before.has(candidate));
 		if (pid === undefined) throw new Error(`could not find the workerd process of the ${kind} subject`);
-		if (kind === "guard" && prepared.guardOptions.kvNamespaces?.KEYS) await seedKey(mf, prepared);
+		if (kind.startsWith("guard") && prepared.guardOptions.kvNamespaces?.KEYS) await seedKey(mf, prepared);
 		const sink = await mf.getWorker(SINK);
 		return {
 			kind,
@@ -142,8 +158,11 @@ export async function startSubject(kind, prepared) {
  * @param {Prepared} prepared
  */
 function frontWorker(kind, { scripts, guardOptions, caps, compatibilityDate }) {
+	if (kind === "guard" || kind === "guard-untrusting") {
+		const bindings = { ...guardOptions.bindings, TIERS: UNLIMITED_TIERS, ORG_TIERS: {}, ...(kind === "guard" ? {} : { TRUST_DECLARED_LENGTH: false }) };
+		return { ...guardOptions, modules: true, scriptPath: scripts.guard, serviceBindings: { ORIGIN: SINK }, name: "edge-guard", bindings };
+	}
 	const common = { modules: true, scriptPath: scripts[kind], serviceBindings: { ORIGIN: SINK } };
-	if (kind === "guard") return { ...guardOptions, ...common, name: "edge-guard" };
 	if (kind === "hono") return { ...common, name: "bench-hono", compatibilityDate, bindings: { CAPS: caps } };
 	return { ...common, name: "bench-bare", compatibilityDate };
 }
@@ -169,7 +188,7 @@ function sinkWorker({ scripts, compatibilityDate }) {
 }
 
 /** PIDs of this process's children named `workerd` (what Miniflare spawns). */
-function workerdChildren() {
+export function workerdChildren() {
 	/** @type {number[]} */
 	const found = [];
 	for (const name of readdirSync("/proc")) {

@@ -111,15 +111,25 @@ function renderError(error: unknown, request: GuardRequest): Response {
 	});
 }
 
-function stampAndLog(response: Response, request: GuardRequest, env: Env, ctx: ExecutionContext): Response {
-	let final = response;
-	const extra = Object.entries(request.guard.responseHeaders);
-	if (response.headers.get("request-id") !== request.guard.requestId || extra.length > 0) {
-		final = new Response(response.body, response);
-		final.headers.set("request-id", request.guard.requestId);
-		// The guard's own (its limits, the organisation it identified) win over an origin's copies.
-		for (const [name, value] of extra) final.headers.set(name, value);
+/**
+ * Sets headers on the response the pipeline built (its headers are mutable, so no copy is made),
+ * or on a copy when they are not (a response handed on from a fetch).
+ */
+function withHeaders(response: Response, headers: readonly [string, string][]): Response {
+	try {
+		for (const [name, value] of headers) response.headers.set(name, value);
+		return response;
+	} catch {
+		const copy = new Response(response.body, response);
+		for (const [name, value] of headers) copy.headers.set(name, value);
+		return copy;
 	}
+}
+
+function stampAndLog(response: Response, request: GuardRequest, env: Env, ctx: ExecutionContext): Response {
+	// The guard's own (its limits, the organisation it identified) win over an origin's copies.
+	const stamp: [string, string][] = [["request-id", request.guard.requestId], ...Object.entries(request.guard.responseHeaders)];
+	const final = withHeaders(response, stamp);
 	const state = request.guard;
 	const analytics = env?.ANALYTICS;
 	const write = (bytesOut: number | undefined) => logRequest(requestLogLine(state, request, final, bytesOut), analytics);
