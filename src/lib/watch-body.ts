@@ -1,4 +1,4 @@
-import { TIMED_OUT, within } from "./within";
+import { TIMED_OUT } from "./within";
 
 /** How a watched body ended: taken whole, broken off by its source, stalled, or left by its reader. */
 export type WatchedEnd = "complete" | "source-failed" | "stalled" | "cancelled";
@@ -29,14 +29,28 @@ export function watchBody(source: ReadableStream<Uint8Array>, options: WatchOpti
 	const writer = sink.writable.getWriter();
 	const reader = source.getReader();
 	let bytes = 0;
+	// One timer per quiet spell rather than one per read: it re-arms itself for what is left.
+	let lastRead = Date.now();
+	let timer: ReturnType<typeof setTimeout> | null = null;
+	let quiet: (value: typeof TIMED_OUT) => void = () => undefined;
+	const stalled = new Promise<typeof TIMED_OUT>((resolve) => {
+		quiet = resolve;
+	});
+	const check = () => {
+		const silent = Date.now() - lastRead;
+		if (silent >= idleMs) quiet(TIMED_OUT);
+		else timer = setTimeout(check, idleMs - silent);
+	};
+	timer = setTimeout(check, idleMs);
 	const pump = async (): Promise<WatchedEnd> => {
 		for (;;) {
 			let next: ReadableStreamReadResult<Uint8Array> | typeof TIMED_OUT;
 			try {
-				next = await within(reader.read(), idleMs);
+				next = await Promise.race([reader.read(), stalled]);
 			} catch {
 				return "source-failed";
 			}
+			lastRead = Date.now();
 			if (next === TIMED_OUT) return "stalled";
 			if (next.done) return "complete";
 			onChunk?.(next.value);
@@ -49,6 +63,7 @@ export function watchBody(source: ReadableStream<Uint8Array>, options: WatchOpti
 		}
 	};
 	pump().then(async (end) => {
+		clearTimeout(timer);
 		if (end === "complete") await writer.close().catch(() => undefined);
 		else {
 			await reader.cancel(`edge-guard: response body ${end}`).catch(() => undefined);

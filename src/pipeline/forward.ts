@@ -43,8 +43,12 @@ export async function forward(exchange: Exchange, slot: Admitted, identity: Iden
 	const settle = (counted: boolean) => {
 		if (limits?.settle) ctx.waitUntil(limits.settle({}, body.bytes(), counted));
 	};
+	// One controller for the upload: the guard's bounds, the body's refusal and the client leaving.
 	const upstreamAbort = new AbortController();
-	const signal = AbortSignal.any([body.signal, upstreamAbort.signal, ...(request.signal ? [request.signal] : [])]);
+	const abort = () => upstreamAbort.abort();
+	request.signal?.addEventListener("abort", abort, { once: true });
+	if (plan.kind === "counted") body.signal.addEventListener("abort", abort, { once: true });
+	const signal = upstreamAbort.signal;
 	const names = config.identityHeaders;
 	const headers = originRequestHeaders(request.headers, state.requestId, {
 		forwardApiKey: route.forwardApiKey,
