@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { type FieldScan, STRING_CAPTURE_LIMIT, type ScannedValue, scanTopLevelFields } from "../src/lib/json/top-level-fields";
 import { JsonObjectTokenizer } from "../src/lib/json/tokenizer";
+import { expectedValue } from "./json-expect";
 
 const WANTED = ["max_tokens", "stream", "model", "é", "😀", "", 'q"\\\n'];
 const encoder = new TextEncoder();
@@ -74,18 +75,6 @@ function parsed(bytes: Uint8Array, wanted = WANTED): "invalid" | Record<string, 
 	return fields;
 }
 
-function expectedValue(value: unknown): unknown {
-	if (typeof value === "number") return { kind: "number", value };
-	if (typeof value === "boolean") return { kind: "boolean", value };
-	if (value === null) return { kind: "null" };
-	if (typeof value === "string") {
-		// Each UTF-16 unit takes 1 to 6 bytes of JSON text.
-		if (value.length * 6 <= STRING_CAPTURE_LIMIT) return { kind: "string", value };
-		if (value.length > STRING_CAPTURE_LIMIT) return { kind: "other" };
-		return expect.anything();
-	}
-	return { kind: "other" };
-}
 
 function agrees(text: string | Uint8Array, sizes?: Iterable<number>, wanted = WANTED): void {
 	const bytes = typeof text === "string" ? encoder.encode(text) : text;

@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { type FieldScan, STRING_CAPTURE_LIMIT, type ScannedValue, scanTopLevelFields } from "../src/lib/json/top-level-fields";
+import { expectedValue } from "./json-expect";
 
 // Property tests: the scanner against JSON.parse, as `Request.json()` reads a body
 // (`JSON.parse(new TextDecoder().decode(bytes))`), on generated JSON text. Its documented
@@ -55,18 +56,6 @@ function escapeRawControls(text: string): string {
 	return out;
 }
 
-/** A value as the scan reports it. A string is captured when its JSON text fits the limit: 1 to 6 bytes a UTF-16 unit. */
-function expectedValue(value: unknown): unknown {
-	if (typeof value === "number") return { kind: "number", value };
-	if (typeof value === "boolean") return { kind: "boolean", value };
-	if (value === null) return { kind: "null" };
-	if (typeof value === "string") {
-		if (value.length * 6 <= STRING_CAPTURE_LIMIT) return { kind: "string", value };
-		if (value.length > STRING_CAPTURE_LIMIT) return { kind: "other" };
-		return expect.anything();
-	}
-	return { kind: "other" };
-}
 
 /**
  * Scans `bytes` cut at `cuts` (offsets, any order), each slice copied into one buffer that is

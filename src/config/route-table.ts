@@ -1,4 +1,6 @@
-import { configValue } from "./config-json";
+import { configValue, describe } from "./config-json";
+
+export { describe };
 import { ConfigError } from "./config-error";
 
 /** One validated entry of the route table. */
@@ -281,12 +283,3 @@ function rejectDuplicates(routes: Route[]): void {
 }
 
 
-/** A short, safe description of a bad value for an error message. */
-export function describe(value: unknown): string {
-	if (value === undefined) return "nothing";
-	if (Array.isArray(value)) return "an array";
-	if (value === null) return "null";
-	if (typeof value === "object") return "a table";
-	const text = JSON.stringify(value);
-	return text.length > 60 ? `${text.slice(0, 57)}...` : text;
-}

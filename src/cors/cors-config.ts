@@ -1,5 +1,5 @@
 import { ConfigError } from "../config/config-error";
-import { describe } from "../config/route-table";
+import { configValue, describe, fieldsOf } from "../config/config-json";
 
 /** Which browser pages may read the guard's answers (`[vars.CORS]`). */
 export interface CorsConfig {
@@ -29,16 +29,7 @@ const MAX_ORIGINS = 1000;
  */
 export function parseCorsConfig(raw: unknown, field = "CORS"): CorsConfig {
 	if (raw === undefined || raw === "") return CORS_DEFAULTS;
-	const value = parseJson(raw, field);
-	if (typeof value !== "object" || value === null || Array.isArray(value)) {
-		throw new ConfigError(field, `must be a table with ${FIELDS.join(", ")}, got ${describe(value)}`);
-	}
-	const fields = value as Record<string, unknown>;
-	for (const key of Object.keys(fields)) {
-		if (!(FIELDS as readonly string[]).includes(key)) {
-			throw new ConfigError(`${field}.${key}`, `unknown field; expected one of ${FIELDS.join(", ")}`);
-		}
-	}
+	const fields = fieldsOf(configValue(raw, field), field, FIELDS);
 	return {
 		allowedOrigins:
 			fields.allowed_origins === undefined ? CORS_DEFAULTS.allowedOrigins : parseOrigins(fields.allowed_origins, `${field}.allowed_origins`),
@@ -91,11 +82,3 @@ function parseMaxAge(value: unknown, at: string): number {
 	return value;
 }
 
-function parseJson(raw: unknown, at: string): unknown {
-	if (typeof raw !== "string") return raw;
-	try {
-		return JSON.parse(raw);
-	} catch {
-		throw new ConfigError(at, "is a string but not valid JSON");
-	}
-}

@@ -63,7 +63,7 @@ export function watchBody(source: ReadableStream<Uint8Array>, options: WatchOpti
 		}
 	};
 	pump().then(async (end) => {
-		clearTimeout(timer);
+		if (timer) clearTimeout(timer);
 		if (end === "complete") await writer.close().catch(() => undefined);
 		else {
 			await reader.cancel(`edge-guard: response body ${end}`).catch(() => undefined);

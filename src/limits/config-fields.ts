@@ -1,4 +1,4 @@
-import { configValue } from "../config/config-json";
+import { configValue, fieldsOf } from "../config/config-json";
 import { ConfigError } from "../config/config-error";
 import { describe as show } from "../config/route-table";
 
@@ -46,19 +46,10 @@ export function table(raw: unknown, at: string, hint: string): Record<string, un
 	return value as Record<string, unknown>;
 }
 
-/** A nested table whose every key is one of `allowed`: a misspelt field is an error, never ignored. */
-export function fieldsOf(value: unknown, at: string, allowed: readonly string[]): Record<string, unknown> {
-	if (typeof value !== "object" || value === null || Array.isArray(value)) {
-		throw new ConfigError(at, `must be a table with ${allowed.join(", ")}, got ${show(value)}`);
-	}
-	const fields = value as Record<string, unknown>;
-	for (const key of Object.keys(fields)) {
-		if (!allowed.includes(key)) throw new ConfigError(`${at}.${key}`, `unknown field; expected one of ${allowed.join(", ")}`);
-	}
-	return fields;
-}
 
 /** A nested table of named entries (`families`), in the order written. */
+export { fieldsOf };
+
 export function entriesOf(value: unknown, at: string): [string, unknown][] {
 	if (typeof value !== "object" || value === null || Array.isArray(value)) {
 		throw new ConfigError(at, `must be a table, got ${show(value)}`);

@@ -1,4 +1,4 @@
-import { configValue } from "../config/config-json";
+import { configValue, fieldsOf } from "../config/config-json";
 import { ConfigError } from "../config/config-error";
 import { describe } from "../config/route-table";
 
@@ -118,15 +118,5 @@ function share(value: unknown, at: string): number {
 	return value;
 }
 
-function fieldsOf(value: unknown, at: string, allowed: readonly string[]): Record<string, unknown> {
-	if (typeof value !== "object" || value === null || Array.isArray(value)) {
-		throw new ConfigError(at, `must be a table with ${allowed.join(", ")}, got ${describe(value)}`);
-	}
-	const fields = value as Record<string, unknown>;
-	for (const key of Object.keys(fields)) {
-		if (!allowed.includes(key)) throw new ConfigError(`${at}.${key}`, `unknown field; expected one of ${allowed.join(", ")}`);
-	}
-	return fields;
-}
 
 
