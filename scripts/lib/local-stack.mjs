@@ -58,7 +58,7 @@ export async function startLocalStack(options = {}) {
 	const mf = new Miniflare({
 		host: "127.0.0.1",
 		port: 0,
-		log: new Log(options.quiet ? LogLevel.WARN : LogLevel.INFO),
+		log: new FrontLog(options.quiet ? LogLevel.WARN : LogLevel.INFO),
 		// Offline: use Miniflare's placeholder `request.cf` instead of fetching one.
 		cf: false,
 		...runtimeOutput(jsonLogs, options.onStdout),
@@ -100,6 +100,17 @@ export async function startLocalStack(options = {}) {
 			await mf.dispose();
 		},
 	};
+}
+
+/**
+ * Miniflare's log, less its "Ready on" line: that names workerd's own socket, behind the
+ * disconnect front, and the stack prints the front's address instead.
+ */
+class FrontLog extends Log {
+	/** @param {string} message */
+	info(message) {
+		if (!message.startsWith("Ready on")) super.info(message);
+	}
 }
 
 /**
