@@ -220,3 +220,24 @@ describe("Message Batches results_url", () => {
 		expect(record.url).toBe("https://origin.test/prefix/v1/models?limit=2");
 	});
 });
+
+describe("a small answer of stated length", () => {
+	// An origin that states 100 bytes, sends 10, then nothing: the guard reads small answers whole
+	// before answering, so it can still say what happened instead of sending a cut 200.
+	const stalling = {
+		fetch: async () => {
+			const { readable, writable } = new FixedLengthStream(100);
+			const writer = writable.getWriter();
+			writer.write(new TextEncoder().encode('{"data":[1,')).catch(() => undefined);
+			return new Response(readable, { headers: { "content-type": "application/json", "content-length": "100" } });
+		},
+	} as unknown as Fetcher;
+	const routes = [{ methods: ["GET"], path: "/v1/models", max_body_bytes: 0, group: "models", stream_idle_timeout_seconds: 0.2 }];
+
+	it("answers 504 timeout_error when it stalls before its end, not a cut 200", async () => {
+		const response = await callGuard("/v1/models", {}, { ORIGIN: stalling, ROUTES: routes });
+		expect(response.status).toBe(504);
+		const body = await readEnvelope(response);
+		expect(body.error).toEqual({ type: "timeout_error", message: "The upstream service stopped sending its answer for 0.2 seconds." });
+	});
+});

@@ -18,6 +18,12 @@ export class BodyStalledError extends Error {
  */
 export async function readBoundedText(body: ReadableStream<Uint8Array> | null, limit: number, idleMs?: number): Promise<string | undefined> {
 	if (body === null) return "";
+	const bytes = await readBoundedBytes(body, limit, idleMs);
+	return bytes === undefined ? undefined : new TextDecoder().decode(bytes);
+}
+
+/** {@link readBoundedText}'s bytes: the whole body, `undefined` past `limit`, stalls rejected. */
+export async function readBoundedBytes(body: ReadableStream<Uint8Array>, limit: number, idleMs?: number): Promise<Uint8Array | undefined> {
 	const reader = body.getReader();
 	const chunks: Uint8Array[] = [];
 	let size = 0;
@@ -35,13 +41,15 @@ export async function readBoundedText(body: ReadableStream<Uint8Array> | null, l
 	} finally {
 		reader.releaseLock();
 	}
+	// A small body usually arrives as one chunk: hand it on without a copy.
+	if (chunks.length === 1) return chunks[0];
 	const bytes = new Uint8Array(size);
 	let offset = 0;
 	for (const chunk of chunks) {
 		bytes.set(chunk, offset);
 		offset += chunk.byteLength;
 	}
-	return new TextDecoder().decode(bytes);
+	return bytes;
 }
 
 async function withinIdle(reader: ReadableStreamDefaultReader<Uint8Array>, idleMs: number | undefined): Promise<ReadableStreamReadResult<Uint8Array>> {

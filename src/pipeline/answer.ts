@@ -1,7 +1,6 @@
 import { GuardError } from "../errors/guard-error";
 import { declaredLength } from "../lib/content-length";
-import { TIMED_OUT, within } from "../lib/within";
-import { BodyStalledError } from "../lib/read-bounded";
+import { BodyStalledError, readBoundedBytes } from "../lib/read-bounded";
 import { type ReportedUsage, usageReader } from "../lib/usage-tap";
 import { watchBody } from "../lib/watch-body";
 import type { LimitOutcome } from "../limits/enforce-limits";
@@ -39,6 +38,13 @@ export async function answer(exchange: Exchange, slot: Admitted, overload: Overl
 	const stalled = (where: string) => {
 		state.decisions.response_body = { outcome: "stalled", where, idle_seconds: idleMs / 1000 };
 		abortUpstream();
+	};
+	// Nothing of the body was sent yet, so a stall can still be answered honestly.
+	const stalledBeforeAnswer = (where: string): GuardError => {
+		stalled(where);
+		settle({});
+		ended(undefined);
+		return new GuardError(504, `The upstream service stopped sending its answer for ${idleMs / 1000} seconds.`, { type: "timeout_error" });
 	};
 
 	if (upstream.status >= 400) {
@@ -81,11 +87,10 @@ export async function answer(exchange: Exchange, slot: Admitted, overload: Overl
 		try {
 			response = await rewriteResponseUrls(new Response(upstream.body, response), route.rewriteUrls, config.publicUrl ?? incoming.origin, target.base, idleMs);
 		} catch (error) {
+			if (error instanceof BodyStalledError) throw stalledBeforeAnswer("rewrite-urls-body");
 			settle({});
 			ended(undefined);
-			if (!(error instanceof BodyStalledError)) throw error;
-			stalled("rewrite-urls-body");
-			throw new GuardError(504, `The upstream service stopped sending its answer for ${idleMs / 1000} seconds.`, { type: "timeout_error" });
+			throw error;
 		}
 	}
 	const source = response.body ?? null;
@@ -99,12 +104,20 @@ export async function answer(exchange: Exchange, slot: Admitted, overload: Overl
 	if (typeof length === "number" && length <= SMALL_BODY_BYTES) {
 		// Most answers are a few KB of JSON: one bounded read costs far less than a stream watch,
 		// frees the slot at once, and turns a stall into an honest 504 before any byte is sent.
-		const whole = await readSmall(source, length, idleMs);
-		if (whole === TIMED_OUT) {
-			stalled("response-body");
+		let whole: Uint8Array | undefined;
+		try {
+			whole = await readBoundedBytes(source, length, idleMs);
+		} catch (error) {
+			if (error instanceof BodyStalledError) throw stalledBeforeAnswer("response-body");
 			settle({});
 			ended(undefined);
-			throw new GuardError(504, `The upstream service stopped sending its answer for ${idleMs / 1000} seconds.`, { type: "timeout_error" });
+			throw error;
+		}
+		// The runtime frames a body by its Content-Length; one past it is not handed on as whole.
+		if (whole === undefined) {
+			settle({});
+			ended(undefined);
+			throw new GuardError(502, "The upstream service sent more than its content-length.", { type: "api_error" });
 		}
 		usage?.push(whole);
 		settle(usage?.end() ?? {});
@@ -126,29 +139,6 @@ export async function answer(exchange: Exchange, slot: Admitted, overload: Overl
 
 /** A body with a stated length up to this is read whole before it is answered. */
 const SMALL_BODY_BYTES = 64 * 1024;
-
-/** Reads a small body of stated `length` whole, or `TIMED_OUT` when it sends nothing for `idleMs`. */
-async function readSmall(source: ReadableStream<Uint8Array>, length: number, idleMs: number): Promise<Uint8Array | typeof TIMED_OUT> {
-	const bytes = new Uint8Array(length);
-	const reader = source.getReader();
-	let filled = 0;
-	try {
-		for (;;) {
-			const next = await within(reader.read(), idleMs);
-			if (next === TIMED_OUT) {
-				await reader.cancel("edge-guard: response body stalled").catch(() => undefined);
-				return TIMED_OUT;
-			}
-			if (next.done) break;
-			// The runtime frames the body by its Content-Length, so it cannot run past it.
-			bytes.set(next.value.subarray(0, length - filled), filled);
-			filled += Math.min(next.value.byteLength, length - filled);
-		}
-	} finally {
-		reader.releaseLock();
-	}
-	return filled === length ? bytes : bytes.subarray(0, filled);
-}
 
 function usageKind(contentType: string | null): "json" | "sse" | undefined {
 	if (contentType?.includes("text/event-stream")) return "sse";

@@ -43,6 +43,13 @@ export async function forward(exchange: Exchange, slot: Admitted, identity: Iden
 	const settle = (counted: boolean) => {
 		if (limits?.settle) ctx.waitUntil(limits.settle({}, body.bytes(), counted));
 	};
+	// Refused by the guard after admission: not the origin's doing, and charged what was read.
+	const refusedAfterAdmission = (error: GuardError): GuardError => {
+		fetching.catch(() => undefined);
+		slot.reached("cancelled");
+		settle(true);
+		return error;
+	};
 	// One controller for the upload: the guard's bounds, the body's refusal and the client leaving.
 	const upstreamAbort = new AbortController();
 	const abort = () => upstreamAbort.abort();
@@ -76,13 +83,9 @@ export async function forward(exchange: Exchange, slot: Admitted, identity: Iden
 	try {
 		first = await within(Promise.race([fetching, body.failed]), route.responseTimeoutMs);
 	} catch (cause) {
-		fetching.catch(() => undefined);
 		const refused = body.failure() ?? (cause instanceof GuardError ? cause : undefined);
-		if (refused) {
-			slot.reached("cancelled");
-			settle(true);
-			throw refused;
-		}
+		if (refused) throw refusedAfterAdmission(refused);
+		fetching.catch(() => undefined);
 		// A client that left is not the origin's failure; nobody reads this answer, the log line does.
 		if (request.signal?.aborted === true) {
 			slot.reached("cancelled");
@@ -100,12 +103,7 @@ export async function forward(exchange: Exchange, slot: Admitted, identity: Iden
 			detail: { origin_failure: String(cause) },
 		});
 	}
-	if (first instanceof GuardError) {
-		fetching.catch(() => undefined);
-		slot.reached("cancelled");
-		settle(true);
-		throw first;
-	}
+	if (first instanceof GuardError) throw refusedAfterAdmission(first);
 	if (first === TIMED_OUT) {
 		fetching.catch(() => undefined);
 		upstreamAbort.abort();
