@@ -42,7 +42,8 @@ const SSE = [
 	'event: message_delta\ndata: {"type":"message_delta","delta":{},"usage":{"output_tokens":42}}\n\n',
 	'event: message_stop\ndata: {"type":"message_stop"}\n\n',
 ].join("");
-const SEEN = { inputTokens: 25, cacheCreationInputTokens: 3, cacheReadInputTokens: 5, outputTokens: 42, model: "claude-sonnet-4-6" };
+// The delta's text, `a "usage" word`, is what a client was given of the answer: 14 bytes.
+const SEEN = { inputTokens: 25, cacheCreationInputTokens: 3, cacheReadInputTokens: 5, outputTokens: 42, model: "claude-sonnet-4-6", finished: true, deliveredOutputBytes: 14 };
 
 describe("the SSE usage tap", () => {
 	it("reads the model, input, cache counts and final output count from a stream split anywhere, passing it through unchanged", async () => {
@@ -74,6 +75,20 @@ describe("the SSE usage tap", () => {
 	it("reports nothing it did not see", async () => {
 		expect((await throughSse(["event: ping\ndata: {}\n\n"])).usage).toEqual({});
 	});
+
+	it("counts the text, thinking and tool-input deltas a stream cut before its end delivered, in UTF-8 bytes, and leaves it unfinished", async () => {
+		const delta = (delta: Record<string, unknown>) => `event: content_block_delta\ndata: ${JSON.stringify({ type: "content_block_delta", index: 0, delta })}\n\n`;
+		const cut = [
+			'event: message_start\ndata: {"type":"message_start","message":{"model":"m","usage":{"input_tokens":9,"output_tokens":1}}}\n\n',
+			delta({ type: "thinking_delta", thinking: "hmm" }),
+			delta({ type: "text_delta", text: "héllo" }),
+			delta({ type: "input_json_delta", partial_json: '{"a":1}' }),
+			delta({ type: "signature_delta", signature: "not output" }),
+		].join("");
+		const { usage } = await throughSse(split(cut, 13));
+		// 3 + 6 (é is two bytes) + 7; the signature is not output text.
+		expect(usage).toEqual({ inputTokens: 9, outputTokens: 1, model: "m", deliveredOutputBytes: 16 });
+	});
 });
 
 describe("the JSON usage reader", () => {
@@ -92,13 +107,13 @@ describe("the JSON usage reader", () => {
 
 	it("reads usage and model from a small message split anywhere", () => {
 		const body = message("hello");
-		for (const size of [1, 10, body.length]) expect(readJson(body, size)).toEqual({ inputTokens: 11, cacheReadInputTokens: 900, outputTokens: 3, model: "claude-opus-4-1" });
+		for (const size of [1, 10, body.length]) expect(readJson(body, size)).toEqual({ inputTokens: 11, cacheReadInputTokens: 900, outputTokens: 3, model: "claude-opus-4-1", finished: true });
 	});
 
 	it("reads usage and model from a 2 MiB message, keeping only its head and tail", () => {
 		const body = message("z".repeat(2 * 1024 * 1024));
 		expect(body.length).toBeGreaterThan(2 * 1024 * 1024);
-		for (const size of [1000, 64 * 1024, body.length]) expect(readJson(body, size)).toEqual({ inputTokens: 11, cacheReadInputTokens: 900, outputTokens: 3, model: "claude-opus-4-1" });
+		for (const size of [1000, 64 * 1024, body.length]) expect(readJson(body, size)).toEqual({ inputTokens: 11, cacheReadInputTokens: 900, outputTokens: 3, model: "claude-opus-4-1", finished: true });
 	});
 
 	it("is not fooled by a usage nested in the content of a long message", () => {
@@ -108,7 +123,7 @@ describe("the JSON usage reader", () => {
 			content: [{ type: "text", text: "q".repeat(200_000) }, nested],
 			usage: { input_tokens: 7, output_tokens: 8 },
 		});
-		expect(readJson(body)).toEqual({ inputTokens: 7, outputTokens: 8, model: "m" });
+		expect(readJson(body)).toEqual({ inputTokens: 7, outputTokens: 8, model: "m", finished: true });
 		// Its usage where the API puts it (last) but a nested one after it in another order: still the top-level one.
 		const later = JSON.stringify({ model: "m", usage: { input_tokens: 7, output_tokens: 8 }, pad: "q".repeat(100_000), content: [nested] });
 		expect(readJson(later).outputTokens).toBeUndefined();
@@ -120,7 +135,7 @@ describe("the JSON usage reader", () => {
 	});
 
 	it("reports nothing for a body that is not a message", () => {
-		expect(readJson("not json")).toEqual({});
-		expect(readJson(`${"x".repeat(100_000)}`)).toEqual({});
+		expect(readJson("not json")).toEqual({ finished: false });
+		expect(readJson(`${"x".repeat(100_000)}`)).toEqual({ finished: false });
 	});
 });

@@ -1,7 +1,7 @@
 import type { ContentEncoding, Route } from "../config/route-table";
 import { GuardError } from "../errors/guard-error";
 import { declaredLength } from "../lib/content-length";
-import { type BodyInspector, type CountFailure, countingPump } from "../lib/counting-pump";
+import { type BodyInspector, type CountFailure, countingPump, type PumpClaim } from "../lib/counting-pump";
 import type { RequestState } from "../lib/request-state";
 import { lingerAfter } from "./linger";
 
@@ -108,8 +108,8 @@ export interface OpenOptions {
 	readonly idleMs: number;
 	/** Reads the body as it passes and may refuse it (`400`). */
 	readonly inspector?: BodyInspector;
-	/** Bytes past which the body is over the organisation's usage allowance, and the error to answer then. */
-	readonly budget?: { readonly bytes: number; readonly refuse: () => GuardError };
+	/** The request's usage claim, grown as the body arrives, and the error to answer when it cannot grow. */
+	readonly claim?: PumpClaim & { refusal(holdOpenUntil?: Promise<unknown>): GuardError };
 }
 
 /**
@@ -141,11 +141,11 @@ export function openBody(request: Request, plan: BodyPlan, state: RequestState, 
 		reportFailure = resolve;
 	});
 	const declared = decode === undefined ? plan.declared : undefined;
-	const budget = options.budget;
-	const counter = countingPump(readable, { cap, declared, idleMs: options.idleMs, budget: budget?.bytes, inspector: options.inspector }, (found) => {
+	const claim = options.claim;
+	const counter = countingPump(readable, { cap, declared, idleMs: options.idleMs, claim, inspector: options.inspector }, (found) => {
 		if (found.kind !== "refused") state.decisions.cap = { cap, declared: plan.declared ?? null, outcome: found.kind, bytes_read: found.bytes };
 		const lingering = lingerAfter(readable, counter.done, state);
-		failure = found.kind === "over-budget" && budget ? budget.refuse() : toGuardError(found, lingering);
+		failure = found.kind === "over-budget" && claim ? claim.refusal(lingering) : toGuardError(found, lingering);
 		// The origin must see a failed upload, never an oversized or partial body as if whole.
 		abort.abort();
 		reportFailure(failure);

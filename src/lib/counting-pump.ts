@@ -18,8 +18,8 @@ export interface PumpBounds {
 	readonly declared: number | undefined;
 	/** The longest the source may send nothing, in ms. */
 	readonly idleMs: number;
-	/** Bytes past which the body is refused as over a usage limit (`over-budget`), if any. */
-	readonly budget?: number;
+	/** The request's usage claim, grown as the body arrives; a growth it cannot make refuses the body (`over-budget`). */
+	readonly claim?: PumpClaim;
 	/** Reads the body as it passes and may refuse it. */
 	readonly inspector?: BodyInspector;
 }
@@ -32,6 +32,18 @@ export interface PumpBounds {
 export interface BodyInspector {
 	push(chunk: Uint8Array): string | undefined;
 	end(): string | undefined;
+}
+
+/**
+ * A usage claim as the pump sees it: it covers so many body bytes, grows before a slice past them
+ * is forwarded, may read each slice, and may have a last word at the body's end, before the last
+ * slice is handed on (so an origin never holds a whole body its claim could not take).
+ */
+export interface PumpClaim {
+	covered(): number;
+	grow(bytes: number): Promise<boolean>;
+	inspect?(chunk: Uint8Array): void;
+	finish?(bytes: number): Promise<boolean>;
 }
 
 /** What {@link countingPump} gives the caller. */
@@ -59,8 +71,8 @@ const FIRST_SLICE = 64 * 1024;
 /**
  * Streams `source` into workerd's native `TransformStream` (`FixedLengthStream` when a length was
  * declared, so the origin receives the same `Content-Length`; `IdentityTransformStream`
- * otherwise), counting bytes as they pass, and stops the moment the count passes `cap` or the
- * `budget`, differs from `declared`, or the source sends nothing for `idleMs`. The slice that passes a bound is never forwarded, so the origin never receives
+ * otherwise), counting bytes as they pass, and stops the moment the count passes `cap`, the
+ * usage claim cannot grow to cover it, differs from `declared`, or the source sends nothing for `idleMs`. The slice that passes a bound is never forwarded, so the origin never receives
  * more than `cap` bytes, and at most one byte is read past the cap (from a byte stream).
  *
  * Why a pump into a native stream rather than a JavaScript `TransformStream`: measured, a JS
@@ -73,7 +85,7 @@ const FIRST_SLICE = 64 * 1024;
  * so a truncated body looked whole to the origin. The caller aborts the upload there, first.
  */
 export function countingPump(source: ReadableStream<Uint8Array>, bounds: PumpBounds, onFailure: (failure: CountFailure) => void): CountingPump {
-	const { cap, declared, idleMs, budget, inspector } = bounds;
+	const { cap, declared, idleMs, claim, inspector } = bounds;
 	const sink = declared === undefined ? new IdentityTransformStream() : new FixedLengthStream(declared);
 	const writer = sink.writable.getWriter();
 	let bytes = 0;
@@ -85,7 +97,10 @@ export function countingPump(source: ReadableStream<Uint8Array>, bounds: PumpBou
 		writer.abort(new Error(`request body stopped: ${failure.kind} after ${failure.bytes} bytes`)).catch(() => undefined);
 	};
 	const pump = async () => {
-		const limit = Math.min(cap, budget ?? cap, declared ?? cap);
+		const limit = Math.min(cap, declared ?? cap);
+		// With a last word to come, each slice waits for the next read: the last is handed on only after it.
+		const holdLast = claim?.finish !== undefined;
+		let held: Uint8Array | undefined;
 		const next = slices(source, () => Math.min(READ_MAX, limit - bytes + 1));
 		// One slice is written while the next is read: the network and the origin work at once.
 		let writing: { done: Promise<void>; chunk: Uint8Array } | undefined;
@@ -110,15 +125,24 @@ export function countingPump(source: ReadableStream<Uint8Array>, bounds: PumpBou
 				bytes += value.byteLength;
 				if (bytes > cap) return fail({ kind: "over-cap", bytes, cap });
 				if (declared !== undefined && bytes > declared) return fail({ kind: "longer-than-declared", bytes, declared });
-				if (budget !== undefined && bytes > budget) return fail({ kind: "over-budget", bytes, budget });
+				if (claim !== undefined && bytes > claim.covered() && !(await claim.grow(bytes))) return fail({ kind: "over-budget", bytes, budget: claim.covered() });
 				const refusal = inspector?.push(value);
 				if (refusal !== undefined) return fail({ kind: "refused", bytes, message: refusal });
+				claim?.inspect?.(value);
+				const ready = holdLast ? held : value;
+				if (holdLast) held = value;
+				if (ready === undefined) continue;
 				await settleWrite();
-				writing = { done: writer.write(value), chunk: value };
+				writing = { done: writer.write(ready), chunk: ready };
 			}
 			if (declared !== undefined && bytes < declared) return fail({ kind: "shorter-than-declared", bytes, declared });
 			const refusal = inspector?.end();
 			if (refusal !== undefined) return fail({ kind: "refused", bytes, message: refusal });
+			if (claim?.finish !== undefined && !(await claim.finish(bytes))) return fail({ kind: "over-budget", bytes, budget: claim.covered() });
+			if (held !== undefined) {
+				await settleWrite();
+				writing = { done: writer.write(held), chunk: held };
+			}
 			complete = true;
 			await settleWrite();
 			await writer.close();

@@ -1,7 +1,7 @@
-import { scanTopLevelFields } from "./json/top-level-fields";
+import { type FieldScan, scanTopLevelFields } from "./json/top-level-fields";
 import { TIMED_OUT, within } from "./within";
 
-/** How far {@link peekTopLevelString} may look. */
+/** How far {@link peekTopLevelFields} may look. */
 export interface PeekBounds {
 	/** The most body bytes read. */
 	readonly maxBytes: number;
@@ -10,34 +10,37 @@ export interface PeekBounds {
 }
 
 /**
- * The string value of a top-level field of a request's JSON body, read from the body's first
- * bytes without taking them from the request: `request.clone()` tees the body (natively, in
- * workerd), the request keeps one branch and the peek reads the other, then cancels it, so the
- * request's body still holds every byte for the origin. `undefined` when the field is not a string
- * within the bounds (it comes later, the body is not a JSON object, or is slow to arrive).
+ * The top-level `fields` of a request's JSON body as `JSON.parse` reads them (the last of duplicate
+ * keys wins, escapes decoded, whatever the chunking): `complete` when the body's whole object was
+ * read within the bounds; otherwise the values seen so far, which a later duplicate may replace.
+ * `undefined` when the body is not a JSON object. The request keeps every byte:
+ * `request.clone()` tees the body (natively, in workerd), the request keeps one branch and the peek
+ * reads the other, then cancels it.
  */
-export async function peekTopLevelString(request: Request, field: string, bounds: PeekBounds): Promise<string | undefined> {
+export async function peekTopLevelFields(request: Request, fields: readonly string[], bounds: PeekBounds): Promise<{ complete: boolean; scan: FieldScan } | undefined> {
 	if (request.body === null || request.bodyUsed) return undefined;
 	const reader = request.clone().body?.getReader();
 	if (reader === undefined) return undefined;
-	const scan = scanTopLevelFields([field]);
+	const scan = scanTopLevelFields(fields);
 	const deadline = Date.now() + bounds.maxMs;
 	let bytes = 0;
 	try {
-		while (bytes < bounds.maxBytes) {
+		while (bytes <= bounds.maxBytes) {
 			const next = await within(reader.read(), Math.max(0, deadline - Date.now()));
-			if (next === TIMED_OUT || next.done) return undefined;
+			if (next === TIMED_OUT) break;
+			if (next.done) {
+				scan.end();
+				break;
+			}
 			bytes += next.value.byteLength;
 			scan.push(next.value);
-			const found = scan.fields.get(field);
-			if (found !== undefined) return found.kind === "string" ? found.value : undefined;
-			if (scan.state !== "scanning") return undefined;
+			if (scan.state === "invalid") break;
 		}
-		return undefined;
 	} catch {
-		return undefined;
+		// A body that broke off: what was seen is all there is.
 	} finally {
-		// Cancelling the peek's branch leaves the request's branch to flow on its own.
 		reader.cancel().catch(() => undefined);
 	}
+	if (scan.state === "invalid") return undefined;
+	return { complete: scan.state === "complete", scan };
 }

@@ -14,6 +14,10 @@ export interface ReportedUsage {
 	cacheReadInputTokens?: number;
 	/** The model the origin says answered (`model`). */
 	model?: string;
+	/** Whether the answer's final usage was seen (a JSON message's `usage`, a stream's `message_delta`). */
+	finished?: boolean;
+	/** UTF-8 bytes of output the guard passed on (a stream's text, thinking and tool-input deltas). */
+	deliveredOutputBytes?: number;
 }
 
 /** Reads usage from a body's chunks as they pass; never keeps a chunk beyond the bytes it needs. */
@@ -57,6 +61,7 @@ export function usageReader(): UsageReader {
 				const message = parseJsonObject(new TextDecoder().decode(bytes));
 				readUsage(message, usage);
 				readModel(message, usage);
+				usage.finished = usage.outputTokens !== undefined;
 				return usage;
 			}
 			const found = usageInTail(new TextDecoder().decode(bytes));
@@ -65,6 +70,7 @@ export function usageReader(): UsageReader {
 			scan.push(head.subarray(0, headLength));
 			const model = scan.fields.get("model");
 			if (model?.kind === "string") usage.model = model.value;
+			usage.finished = usage.outputTokens !== undefined;
 			return usage;
 		},
 	};

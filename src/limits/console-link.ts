@@ -130,7 +130,9 @@ export function refusalReason(decision: Decision): string {
 /** The calls a stub makes, with the console's fields added and read. */
 export interface ConsoleStub {
 	admit(request: object): Promise<unknown>;
+	grow(request: object): Promise<unknown>;
 	settle(request: object): Promise<unknown>;
+	settleClaim(request: object): Promise<unknown>;
 	lease(request: object): Promise<unknown>;
 }
 
@@ -187,7 +189,9 @@ export class ConsoleLink {
 		};
 		return {
 			admit: (request: object) => exchange((extra) => stub.admit({ ...request, ...extra })),
+			grow: (request: object) => exchange((extra) => stub.grow({ ...request, ...extra })),
 			settle: (request: object) => exchange((extra) => stub.settle({ ...request, ...extra })),
+			settleClaim: (request: object) => exchange((extra) => stub.settleClaim({ ...request, ...extra })),
 			lease: (request: object) => exchange((extra) => stub.lease({ ...request, ...extra })),
 		} as S;
 	}

@@ -5,11 +5,10 @@ import type { RequestState } from "../lib/request-state";
 import { type Decision, LimiterUnavailableError, type RateLimitSnapshot, type Rejection, rejectionMessage, retryAfterSeconds } from "./limiter";
 import { createLimiterClient, type LimiterClient, type UsageNamespace } from "./limiter-client";
 import { FALLBACK_SHARE, FallbackLimit } from "./fallback-limit";
-import type { Family } from "./families";
-import { costOf, usd } from "./spend";
-import { familyFor, resolveLimits, type TierTable, tierOf } from "./tiers";
-import type { ReportedUsage } from "../lib/usage-tap";
-import { declaredLength } from "../lib/content-length";
+import { usd } from "./spend";
+import { familyFor, resolveLimits, type TierTable } from "./tiers";
+import { claimCost, pooledFamilies, pricesFor, tokensOf } from "./claims/claim-price";
+import { RequestClaim } from "./claims/request-claim";
 
 const clients = new WeakMap<object, { config: GuardConfig; client: LimiterClient }>();
 
@@ -22,57 +21,63 @@ function clientFor(namespace: UsageNamespace, config: GuardConfig, tiers: TierTa
 	return client;
 }
 
-/** What admission gives the pipeline: response headers, and how to settle the actual usage. */
+/** What admission gives the pipeline: response headers, and the request's claim (absent: nothing to settle). */
 export interface LimitOutcome {
 	headers: Record<string, string>;
-	/**
-	 * Debits the origin's reported usage (absent when nothing was charged). Input the origin did not
-	 * report is charged as estimated from `bytesRead`; `counted = false` gives the whole charge back,
-	 * only for a request the origin never received at all.
-	 */
-	settle?: (usage: ReportedUsage, bytesRead: number, counted?: boolean) => Promise<void>;
-	/**
-	 * For a metered body of unknown length: the bytes it may have before its estimate passes what
-	 * the organisation has left, and the `429` to answer then. The body is charged as it arrives.
-	 */
-	budget?: { bytes: number; refuse: () => GuardError };
-}
-
-/** Bytes per token for the estimate made before forwarding (the origin's usage settles it later). */
-export const BYTES_PER_TOKEN = 4;
-
-/** Whether a request of `orgId` on this route is charged to a model family's pool, so its `model` is wanted before forwarding. */
-export function wantsModel(route: Route, config: GuardConfig, orgId: string): boolean {
-	return route.meterTokens && config.tiers !== undefined && tierOf(config.tiers, orgId).pooled;
+	claim?: RequestClaim;
 }
 
 /**
- * Admits an identified request against its organisation's (and workspace's) usage limits, and
- * returns the `anthropic-ratelimit-*` headers for its response. A rejection is `429
+ * The request's `model` and `max_tokens` as read before admission: `known` when the body's whole
+ * object was read; otherwise what was seen in the time allowed (a later duplicate may replace it).
+ */
+export interface RequestFields {
+	readonly known: boolean;
+	readonly model?: string | undefined;
+	readonly maxTokens?: number | undefined;
+}
+
+/** Whether a request of `orgId` on this route is claimed by its model and `max_tokens`, so they are read before admission. */
+export function wantsFields(route: Route, config: GuardConfig): boolean {
+	return route.meterTokens && config.tiers !== undefined;
+}
+
+/**
+ * Admits an identified request against its organisation's (and workspace's) usage limits by
+ * claiming everything it may cost (ACCOUNTING.md), and returns the `anthropic-ratelimit-*` headers
+ * for its response and the claim the pipeline settles once. A rejection is `429
  * rate_limit_error` naming the limit, with `retry-after` (whole seconds, at least 1) and
- * `retry-after-ms`. When the usage object cannot answer, the route's `limiter_failure` policy
- * decides.
+ * `retry-after-ms`; a claim that does not fit a budget is `429` with `x-should-retry: false`.
+ * When the usage object cannot answer, the route's `limiter_failure` policy decides (an
+ * overloaded object is `529` whatever the policy).
  *
- * `model` (read from the body before forwarding, when it could be) picks the model family whose
- * pool is charged; the answer's own `model` settles it, moving the charge if the two differ. A
- * spent budget is `429 rate_limit_error` naming it and when it resets, with `x-should-retry:
- * false` and no retry hints: retrying in seconds cannot help.
+ * The claim: 1 request; input from the body's length (`lengthKnown`), else growing as it arrives;
+ * output `max_tokens`; money at the model's price (the tier's dearest while it is unknown), in the
+ * model's pool (every pool it could land in while it is unknown).
  */
 export async function enforceLimits(
-	request: Request,
 	route: Route,
 	config: GuardConfig,
 	usage: UsageNamespace | undefined,
 	identity: { orgId: string; workspaceId: string | null; keyId?: string },
 	state: RequestState,
-	model?: string,
+	body: { readonly declared: number | undefined; readonly lengthKnown: boolean; readonly present: boolean; readonly fields: RequestFields | undefined },
+	waitUntil: (promise: Promise<unknown>) => void,
 ): Promise<LimitOutcome> {
 	if (config.tiers === undefined || usage === undefined) return { headers: {} };
 	const tiers = config.tiers;
-	const declared = declaredLength(request.headers);
-	const inputTokens = route.meterTokens && typeof declared === "number" ? Math.ceil(declared / BYTES_PER_TOKEN) : 0;
+	const metered = route.meterTokens;
+	const fields = metered ? (body.fields ?? { known: false }) : { known: true };
+	const inputTokens = metered && body.lengthKnown ? tokensOf(body.declared ?? 0) : 0;
+	const outputTokens = fields.maxTokens ?? 0;
 	const client = clientFor(usage, config, tiers);
-	const named = route.meterTokens ? familyFor(tiers, identity.orgId, model) : undefined;
+	// A model seen before the body's object closed is a hint: claimed in its pool, checked again at the body's end.
+	const modelSeen = fields.known || fields.model !== undefined;
+	const named = metered && modelSeen ? familyFor(tiers, identity.orgId, fields.model) : undefined;
+	const unknownPools = metered && !modelSeen ? pooledFamilies(tiers, identity.orgId).map((family) => family.name) : [];
+	const nanos = metered ? claimCost(pricesFor(tiers, identity.orgId, fields.model, modelSeen), inputTokens, outputTokens) : 0;
+	const grows = metered && body.present && !body.lengthKnown;
+	const needsClaim = metered && (inputTokens > 0 || outputTokens > 0 || nanos > 0 || grows || !fields.known);
 	let decision: Decision;
 	try {
 		decision = await client.admit({
@@ -80,7 +85,9 @@ export async function enforceLimits(
 			workspaceId: identity.workspaceId ?? undefined,
 			keyId: identity.keyId,
 			inputTokens,
-			family: named?.name,
+			outputTokens,
+			family: named?.limits === undefined ? undefined : named.name,
+			...(needsClaim ? { claim: { nanos, alsoFamilies: unknownPools } } : {}),
 			// For the operator console: the last refusal's request ID.
 			requestId: state.requestId,
 		});
@@ -89,62 +96,37 @@ export async function enforceLimits(
 		return whenUnavailable(route, tiers, identity.orgId, error, state);
 	}
 	const headers = rateLimitHeaders(decision.snapshot);
-	if (decision.admitted) {
-		// The isolate's running count of object calls: what the benchmark divides by requests.
-		state.decisions.limit = {
-			outcome: "admitted",
-			source: decision.source,
-			input_tokens_estimate: inputTokens,
-			object_calls: client.stats.objectCalls,
-			...(model === undefined ? {} : { model: model.slice(0, 100) }),
-			...(decision.family === undefined ? {} : { family: decision.family }),
-		};
-		const { reservation } = decision;
-		const input = decision.snapshot.inputTokens;
-		const unknownLength = route.meterTokens && declared === undefined && request.body !== null;
-		return {
-			headers,
-			budget: unknownLength
-				? {
-						bytes: Math.max(0, input.remaining) * BYTES_PER_TOKEN,
-						refuse: () => {
-							const retryAfterMs = Math.max(1000, input.resetAt - Date.now());
-							const pool = decision.family === undefined ? "" : ` for the ${decision.family} model family`;
-							state.decisions.limit = { outcome: "limited", limit: "input_tokens", scope: "organization", counted_as_body_arrived: true, retry_after_ms: retryAfterMs, ...(decision.family === undefined ? {} : { family: decision.family }) };
-							return new GuardError(429, `This request's input, counted as its body arrived, is over your organization's input tokens per minute${pool}; retry after the time in the retry-after header.`, {
-								headers: { ...headers, "retry-after": String(retryAfterSeconds(retryAfterMs)), "retry-after-ms": String(Math.ceil(retryAfterMs)) },
-							});
-						},
-					}
-				: undefined,
-			async settle(reported: ReportedUsage, bytesRead: number, counted = true) {
-				const estimate = route.meterTokens ? Math.max(reservation.inputTokens, Math.ceil(bytesRead / BYTES_PER_TOKEN)) : 0;
-				// The model the origin reports decides the family; a model in none goes to the organisation's pool.
-				const family = reported.model === undefined ? named : familyFor(tiers, identity.orgId, reported.model);
-				const actual = {
-					inputTokens: reported.inputTokens === undefined ? (counted ? estimate : 0) : countedInput(reported, family, tiers, identity.orgId),
-					outputTokens: reported.outputTokens ?? 0,
-					counted,
-					family: family?.name ?? null,
-					costNanos: costOfUsage(reported, family, tiers, identity.orgId),
-					// For the operator console's token chart (the limits count them through inputTokens).
-					cacheReadTokens: reported.cacheReadInputTokens,
-					cacheWriteTokens: reported.cacheCreationInputTokens,
-				};
-				state.decisions.usage = {
-					input_tokens: actual.inputTokens,
-					output_tokens: actual.outputTokens,
-					...(reported.cacheCreationInputTokens === undefined ? {} : { cache_creation_input_tokens: reported.cacheCreationInputTokens }),
-					...(reported.cacheReadInputTokens === undefined ? {} : { cache_read_input_tokens: reported.cacheReadInputTokens }),
-					...(reported.model === undefined ? {} : { model: reported.model.slice(0, 100) }),
-				};
-				if (actual.costNanos !== undefined) state.decisions.spend = { outcome: "charged", family: family?.name ?? null, cost_usd: usd(actual.costNanos) };
-				await client.settle(reservation, actual).catch((error: unknown) => {
-					console.warn({ request_id: state.requestId, message: "usage not settled", error: String(error) });
-				});
-			},
-		};
-	}
+	if (!decision.admitted) throw refusal(decision, headers, state);
+	// The isolate's running count of object calls: what the benchmark divides by requests.
+	state.decisions.limit = {
+		outcome: "admitted",
+		source: decision.source,
+		input_tokens_claimed: inputTokens,
+		output_tokens_claimed: outputTokens,
+		...(nanos > 0 ? { claimed_usd: usd(nanos) } : {}),
+		object_calls: client.stats.objectCalls,
+		...(fields.model === undefined ? {} : { model: fields.model.slice(0, 100) }),
+		...(fields.known ? {} : { model_known: false }),
+		...(decision.family === undefined ? {} : { family: decision.family }),
+	};
+	const claim = new RequestClaim({
+		client,
+		tiers,
+		orgId: identity.orgId,
+		reservation: decision.reservation,
+		state,
+		waitUntil,
+		metered,
+		fields: { known: fields.known, model: fields.model, maxTokens: outputTokens },
+		claimed: { inputTokens, outputTokens, nanos },
+		grows,
+		refuse: (rejection, holdOpenUntil) => grownPast(rejection, headers, state, holdOpenUntil),
+	});
+	return { headers, claim };
+}
+
+/** The answer to a refused admission. */
+function refusal(decision: Rejection, headers: Record<string, string>, state: RequestState): GuardError {
 	state.decisions.limit = {
 		outcome: "limited",
 		limit: decision.limit,
@@ -153,12 +135,28 @@ export async function enforceLimits(
 		retry_after_ms: decision.retryAfterMs,
 		...(decision.family === undefined ? {} : { family: decision.family }),
 	};
-	if (decision.limit === "spend") throw overBudget(decision, headers, state);
+	if (decision.limit === "spend") return overBudget(decision, headers, state);
 	if (decision.retryAfterMs !== null) {
 		headers["retry-after"] = String(retryAfterSeconds(decision.retryAfterMs));
 		headers["retry-after-ms"] = String(Math.ceil(decision.retryAfterMs));
 	}
-	throw new GuardError(429, rejectionMessage(decision), { headers });
+	return new GuardError(429, rejectionMessage(decision), { headers });
+}
+
+/** A growth the organisation's limits (or budgets) could not take: the upload is refused with `429`. */
+function grownPast(rejection: Rejection | undefined, headers: Record<string, string>, state: RequestState, holdOpenUntil?: Promise<unknown>): GuardError {
+	if (rejection === undefined) {
+		state.decisions.limit = { outcome: "limited", limit: "unavailable", counted_as_body_arrived: true };
+		return new GuardError(429, "This request's usage could not be claimed as its body arrived; retry shortly.", { headers: { ...headers, "retry-after": "1" }, holdOpenUntil });
+	}
+	const error = refusal(rejection, { ...headers }, state);
+	state.decisions.limit = { ...(state.decisions.limit as object), counted_as_body_arrived: true };
+	const pool = rejection.family === undefined ? "" : ` for the ${rejection.family} model family`;
+	const message =
+		rejection.limit === "input_tokens"
+			? `This request's input, counted as its body arrived, is over your organization's input tokens per minute${pool}; retry after the time in the retry-after header.`
+			: error.message;
+	return new GuardError(429, message, { type: error.type, headers: error.headers, holdOpenUntil });
 }
 
 /**
@@ -182,27 +180,6 @@ function overBudget(decision: Rejection, headers: Record<string, string>, state:
 	return new GuardError(429, rejectionMessage(decision), { type: "rate_limit_error", headers: { ...headers, "x-should-retry": "false" } });
 }
 
-/**
- * Input as the tier counts it toward input tokens per minute: uncached input and cache writes,
- * and cache reads only where the family (or the tier) says the API counts them.
- */
-function countedInput(reported: ReportedUsage, family: Family | undefined, tiers: TierTable, orgId: string): number {
-	const countReads = family?.countCacheReads ?? tierOf(tiers, orgId).countCacheReads;
-	return (reported.inputTokens ?? 0) + (reported.cacheCreationInputTokens ?? 0) + (countReads ? (reported.cacheReadInputTokens ?? 0) : 0);
-}
-
-/** What the reported usage costs at the family's (or the tier's) price, in nano-dollars; undefined when unpriced or unreported. */
-function costOfUsage(reported: ReportedUsage, family: Family | undefined, tiers: TierTable, orgId: string): number | undefined {
-	const price = family?.price ?? tierOf(tiers, orgId).price;
-	if (price === undefined || (reported.inputTokens === undefined && reported.outputTokens === undefined)) return undefined;
-	return costOf(price, {
-		input: reported.inputTokens ?? 0,
-		output: reported.outputTokens ?? 0,
-		cacheWrite: reported.cacheCreationInputTokens ?? 0,
-		cacheRead: reported.cacheReadInputTokens ?? 0,
-	});
-}
-
 const fallback = new FallbackLimit();
 
 /**
@@ -213,6 +190,11 @@ const fallback = new FallbackLimit();
 function whenUnavailable(route: Route, tiers: TierTable, orgId: string, error: LimiterUnavailableError, state: RequestState): LimitOutcome {
 	const unavailable = { "x-guard-ratelimit": "unavailable" };
 	state.decisions.limit = { outcome: `unavailable-${route.limiterFailure}`, kind: error.kind };
+	// An overloaded object is asked again by every retry: shedding is the only answer that helps it.
+	if (error.kind === "overloaded") {
+		state.decisions.limit = { outcome: "unavailable-overloaded", kind: error.kind };
+		throw new GuardError(529, "The rate limiter is overloaded; please retry shortly.", { headers: { ...unavailable, "retry-after": "1" } });
+	}
 	switch (route.limiterFailure) {
 		case "open":
 			return { headers: unavailable };

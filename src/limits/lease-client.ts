@@ -2,6 +2,7 @@ import { BoundedMap } from "../lib/bounded-map";
 import {
 	type Cost,
 	type Decision,
+	type GrowDecision,
 	type LeaseDecision,
 	type LeaseRequest,
 	MAX_LEASE_TTL_MS,
@@ -162,6 +163,23 @@ export class LeaseClient {
 			return decision;
 		}
 		return this.#admission(scope, orgId, who, cost);
+	}
+
+	/**
+	 * More input for an admitted request whose body is arriving: from a local slice, or from a new
+	 * lease of at least `inputTokens`. Refused: nothing was taken.
+	 */
+	async grow(orgId: string, who: NoteScope, limits: ResolvedLimits, inputTokens: number): Promise<GrowDecision> {
+		const scope = this.#scope(orgId, limits);
+		const cost: Cost = { requests: 0, inputTokens, outputTokens: 0 };
+		this.#expire(scope, this.now());
+		const slice = scope.slices.find((s) => s.inputTokens >= inputTokens);
+		if (slice !== undefined && scope.snapshot !== undefined) {
+			slice.inputTokens -= inputTokens;
+			return { admitted: true, snapshot: scope.snapshot };
+		}
+		const decision = await this.#call(scope, orgId, limits, cost, true, who);
+		return decision.admitted ? { admitted: true, snapshot: decision.snapshot } : decision;
 	}
 
 	/**

@@ -6,7 +6,11 @@ import {
 	type AdmitRequest,
 	type Cost,
 	type Decision,
+	type GrowDecision,
 	type LeaseDecision,
+	type ObjectGrowRequest,
+	type ObjectSettleClaimRequest,
+	type SettleClaimResult,
 	type LeaseRequest,
 	type Limiter,
 	LimiterUnavailableError,
@@ -24,6 +28,8 @@ import { resolveLimits, type TierTable } from "./tiers";
 /** The usage object's RPC methods, as a stub exposes them. */
 export interface UsageStub {
 	admit(request: ObjectAdmitRequest): Promise<Decision>;
+	grow(request: ObjectGrowRequest): Promise<GrowDecision>;
+	settleClaim(request: ObjectSettleClaimRequest): Promise<SettleClaimResult>;
 	/** Older objects (and test doubles) answer nothing. */
 	settle(request: ObjectSettleRequest): Promise<SettleResult | undefined> | Promise<void>;
 	lease(request: LeaseRequest): Promise<LeaseDecision>;
@@ -104,13 +110,24 @@ export class LimiterClient implements Limiter {
 		const inputTokens = units(request.inputTokens, "inputTokens");
 		const limits = resolveLimits(this.#options.tiers, request.orgId, request.workspaceId, request.family);
 		const who = { workspaceId: request.workspaceId, keyId: request.keyId };
-		if (this.#lease !== undefined) return this.#lease.admit(request.orgId, who, limits, inputTokens);
+		const claim = request.claim;
+		// Money and pools of an unknown model are claimed at the object in either mode: a lease holds neither.
+		const exact = this.#lease === undefined || (claim !== undefined && (claim.nanos > 0 || (claim.alsoFamilies?.length ?? 0) > 0 || limits.budgets !== undefined));
+		if (!exact && this.#lease !== undefined) return this.#lease.admit(request.orgId, who, limits, inputTokens);
 		const cost: Cost = { requests: 1, inputTokens, outputTokens: units(request.outputTokens ?? 0, "outputTokens") };
 		const noteScope = { ...who, family: limits.pool?.family };
 		const noted = this.#notes?.find(request.orgId, noteScope, cost, this.#now());
 		if (noted !== undefined) return noted;
+		const terms =
+			claim === undefined
+				? undefined
+				: {
+						id: crypto.randomUUID(),
+						nanos: units(claim.nanos, "claim.nanos"),
+						pools: (claim.alsoFamilies ?? []).map((family) => resolveLimits(this.#options.tiers, request.orgId, request.workspaceId, family)),
+					};
 		const decision = await this.#call(request.orgId, (stub) =>
-			stub.admit({ orgId: request.orgId, limits, cost, workspaceId: request.workspaceId, keyId: request.keyId }),
+			stub.admit({ orgId: request.orgId, limits, cost, workspaceId: request.workspaceId, keyId: request.keyId, ...(terms === undefined ? {} : { claim: terms }) }),
 		);
 		if (!decision.admitted) {
 			this.#notes?.remember(request.orgId, noteScope, cost, decision, this.#now());
@@ -164,6 +181,60 @@ export class LimiterClient implements Limiter {
 				...(spend.length > 0 ? { spend } : {}),
 			});
 		});
+	}
+
+	/**
+	 * Grows a claim: more input (a body arriving), more output and money (its `max_tokens`, read at
+	 * the body's end), and with `family` the one pool it lands in. A lease-mode admission grows from
+	 * the isolate's slices. Refused: nothing changed.
+	 */
+	async grow(reservation: Reservation, cost: { inputTokens: number; outputTokens: number; nanos: number }, family?: string | null): Promise<GrowDecision> {
+		const inputTokens = units(cost.inputTokens, "inputTokens");
+		const outputTokens = units(cost.outputTokens, "outputTokens");
+		const nanos = units(cost.nanos, "nanos");
+		if (reservation.claimId === undefined) {
+			if (this.#lease === undefined || reservation.via !== "lease") throw new Error("only a claim, or a lease-mode admission, can grow");
+			const limits = resolveLimits(this.#options.tiers, reservation.orgId, reservation.workspaceId, reservation.family);
+			return this.#lease.grow(reservation.orgId, { workspaceId: reservation.workspaceId, keyId: reservation.keyId }, limits, inputTokens);
+		}
+		const claimId = reservation.claimId;
+		return this.#call(reservation.orgId, (stub) =>
+			stub.grow({
+				orgId: reservation.orgId,
+				claimId,
+				cost: { requests: 0, inputTokens, outputTokens },
+				nanos,
+				...(family === undefined ? {} : { pool: { limits: resolveLimits(this.#options.tiers, reservation.orgId, reservation.workspaceId, family ?? undefined) } }),
+			}),
+		);
+	}
+
+	/**
+	 * Settles a claim with what was used, in total: the object replaces the claim, once; a second
+	 * settlement of the same claim changes nothing. `family`: the pool the usage lands in.
+	 */
+	async settleClaim(reservation: Reservation, used: Usage & UsageDetail): Promise<SettleClaimResult> {
+		const claimId = reservation.claimId;
+		if (claimId === undefined) throw new Error("settleClaim needs a claim");
+		this.#console.settled(reservation.orgId, used);
+		const family = used.family === undefined ? reservation.family : (used.family ?? undefined);
+		const limits = resolveLimits(this.#options.tiers, reservation.orgId, reservation.workspaceId, family);
+		const nanos = used.costNanos ?? 0;
+		if (!Number.isSafeInteger(nanos) || nanos < 0) throw new RangeError(`costNanos must be a whole number of nano-dollars, 0 or more, got ${nanos}`);
+		const cost: Cost = {
+			requests: used.counted === false ? 0 : 1,
+			inputTokens: units(used.inputTokens, "inputTokens"),
+			outputTokens: units(used.outputTokens, "outputTokens"),
+		};
+		return this.#call(reservation.orgId, (stub) =>
+			stub.settleClaim({
+				orgId: reservation.orgId,
+				claimId,
+				limits,
+				used: cost,
+				...(nanos > 0 ? { spend: [{ workspaceId: reservation.workspaceId, keyId: reservation.keyId, nanos }] } : {}),
+			}),
+		);
 	}
 
 	/** One object call, bounded by the timeout; every failure becomes a {@link LimiterUnavailableError}. */

@@ -96,6 +96,8 @@ export interface Reservation {
 	readonly keyId?: string | undefined;
 	/** The family whose pool was charged at admission (absent: the organisation's pool). */
 	readonly family?: string | undefined;
+	/** The claim the usage object holds for it (absent: an admission with nothing to settle but a refund). */
+	readonly claimId?: string | undefined;
 }
 
 /** An admitted request. */
@@ -147,6 +149,12 @@ export interface AdmitRequest {
 	readonly keyId?: string | undefined;
 	/** The model family the request names (read before forwarding), if known. */
 	readonly family?: string | undefined;
+	/**
+	 * Held as a claim until settled: the money it may cost, and the families whose pools it is
+	 * claimed in besides `family`'s (a request whose model is not known yet). Absent: the admission
+	 * is final but for a refund.
+	 */
+	readonly claim?: { readonly nanos: number; readonly alsoFamilies?: readonly string[] | undefined } | undefined;
 }
 
 /** The origin's actual `usage` for an admitted request. */
@@ -215,6 +223,48 @@ export interface ObjectAdmitRequest {
 	readonly cost: Cost;
 	readonly workspaceId?: string | undefined;
 	readonly keyId?: string | undefined;
+	/** Held as a claim until settled: its id, its money, and the other pools it is claimed in too. */
+	readonly claim?: ClaimTerms | undefined;
+}
+
+/** What a claim holds beyond its units. */
+export interface ClaimTerms {
+	readonly id: string;
+	/** Money held against every budget of the organisation, workspace and key, nano-dollars. */
+	readonly nanos: number;
+	/** Pools claimed besides `limits` (every pool a request of unknown model could land in). */
+	readonly pools?: readonly ResolvedLimits[] | undefined;
+}
+
+/** `grow` RPC: more units and money for a claim; with `pool`, the claim leaves every other pool first. */
+export interface ObjectGrowRequest {
+	readonly orgId: string;
+	readonly claimId: string;
+	readonly cost: Cost;
+	readonly nanos: number;
+	/** The pool the request now lands in (its model is known). */
+	readonly pool?: { readonly limits: ResolvedLimits } | undefined;
+}
+
+/** `grow` RPC answer. */
+export type GrowDecision = { readonly admitted: true; readonly snapshot: RateLimitSnapshot } | Rejection;
+
+/** `settleClaim` RPC: what a claimed request used, replacing its claim (exactly once: a second call finds none). */
+export interface ObjectSettleClaimRequest {
+	readonly orgId: string;
+	readonly claimId: string;
+	/** The pool the usage lands in (the reported model's). */
+	readonly limits: ResolvedLimits;
+	/** What was used, in total (not a correction). */
+	readonly used: Cost;
+	/** What it cost, added to the spend. */
+	readonly spend?: readonly SpendCharge[] | undefined;
+}
+
+/** `settleClaim` RPC answer. */
+export interface SettleClaimResult extends SettleResult {
+	/** False when no such claim was held (settled already, or expired and settled as charged). */
+	readonly settled: boolean;
 }
 
 /** `settle` RPC: signed corrections (actual minus charged) to the token buckets. */
@@ -313,6 +363,11 @@ export function spendMessage(budget: BudgetHit): string {
 	const whose = budget.scope === "workspace" ? "Your workspace's" : budget.scope === "key" ? "Your API key's" : "Your organization's";
 	const period = budget.period === "day" ? "daily" : "monthly";
 	const reset = new Date(budget.resetAt).toISOString();
+	if (budget.claimNanos !== undefined) {
+		const left = Math.max(0, budget.limitNanos - budget.spentNanos - (budget.heldNanos ?? 0));
+		const inFlight = budget.heldNanos ? ` (${formatUsd(budget.heldNanos)} of it is held by requests in flight)` : "";
+		return `This request could cost up to ${formatUsd(budget.claimNanos)} (its input estimate and max_tokens at the model's prices), more than the ${formatUsd(left)} left of ${whose.charAt(0).toLowerCase()}${whose.slice(1)} ${period} spend budget of ${formatUsd(budget.limitNanos)}${inFlight}. Lower max_tokens, or retry once requests in flight have finished; the budget resets at ${reset}.`;
+	}
 	return `${whose} ${period} spend budget of ${formatUsd(budget.limitNanos)} is spent (${formatUsd(budget.spentNanos)} so far this ${budget.period}, UTC). It resets at ${reset}; retrying before then cannot succeed.`;
 }
 

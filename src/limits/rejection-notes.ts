@@ -62,6 +62,8 @@ export class RejectionNotes {
 	/** Notes a rejection the object gave for a request of this cost. */
 	remember(orgId: string, who: NoteScope, cost: Cost, rejection: Rejection, now: number): void {
 		if (rejection.retryAfterMs === null || rejection.retryAfterMs <= 0) return;
+		// A claim that did not fit a budget not yet spent may fit once requests in flight settle.
+		if (rejection.budget?.claimNanos !== undefined) return;
 		this.#notes.set(keyOf(orgId, who, rejection), { until: now + rejection.retryAfterMs, rejection, cost });
 	}
 

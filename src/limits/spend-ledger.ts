@@ -20,6 +20,8 @@ interface Row {
 	budget: number;
 }
 
+const NO_CLAIM = { nanos: 0, held: () => 0 };
+
 /** At most this many spent budgets are listed for isolates to refuse locally. */
 const MAX_EXHAUSTED = 1000;
 
@@ -49,10 +51,17 @@ export class SpendLedger {
 	}
 
 	/**
-	 * The spent budget that decides a request of this workspace and key, if any: one is spent when
-	 * its period's spend has reached it. Of several, the one that resets last.
+	 * The budget that refuses a request of this workspace and key, if any: one is spent when its
+	 * period's spend has reached it, and a claim does not fit when the spend, the money other claims
+	 * hold and the claim's own would pass it. Of several, the one that resets last.
 	 */
-	check(budgets: Budgets | undefined, workspaceId: string | undefined, keyId: string | undefined, now: number): BudgetHit | undefined {
+	check(
+		budgets: Budgets | undefined,
+		workspaceId: string | undefined,
+		keyId: string | undefined,
+		now: number,
+		claim: { readonly nanos: number; readonly held: (scopeKey: string) => number } = NO_CLAIM,
+	): BudgetHit | undefined {
 		if (budgets === undefined) return undefined;
 		let worst: BudgetHit | undefined;
 		for (const [scope, id] of scopesOf(workspaceId, keyId)) {
@@ -61,9 +70,19 @@ export class SpendLedger {
 			for (const period of PERIODS) {
 				const limit = limits[period];
 				if (limit === undefined) continue;
-				const spent = this.#spent(rowKey(scope, id), period, now);
-				if (spent < limit) continue;
-				const hit: BudgetHit = { scope, ...(id === undefined ? {} : { id }), period, limitNanos: limit, spentNanos: spent, resetAt: windowOf(period, now).resetAt };
+				const key = rowKey(scope, id);
+				const spent = this.#spent(key, period, now);
+				const held = claim.held(key);
+				if (spent < limit && spent + held + claim.nanos <= limit) continue;
+				const hit: BudgetHit = {
+					scope,
+					...(id === undefined ? {} : { id }),
+					period,
+					limitNanos: limit,
+					spentNanos: spent,
+					resetAt: windowOf(period, now).resetAt,
+					...(spent < limit ? { heldNanos: held, claimNanos: claim.nanos } : {}),
+				};
 				if (worst === undefined || hit.resetAt > worst.resetAt) worst = hit;
 			}
 		}

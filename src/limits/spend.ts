@@ -55,6 +55,9 @@ export interface BudgetHit {
 	readonly spentNanos: number;
 	/** When the period turns and the budget is whole again, epoch ms. */
 	readonly resetAt: number;
+	/** A budget not yet spent that a claim did not fit: what other requests in flight hold, and what this one claimed. */
+	readonly heldNanos?: number;
+	readonly claimNanos?: number;
 }
 
 const NANOS_PER_USD = 1_000_000_000;

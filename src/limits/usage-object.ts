@@ -4,7 +4,11 @@ import { type BucketSpec, COST_FIELD, checkedCost, checkedDelta, type Dimension,
 import {
 	type Cost,
 	type Decision,
+	type GrowDecision,
 	type LeaseDecision,
+	type ObjectGrowRequest,
+	type ObjectSettleClaimRequest,
+	type SettleClaimResult,
 	type LeaseRequest,
 	type LimitStatus,
 	MAX_LEASE_TTL_MS,
@@ -23,6 +27,7 @@ import type { RevocationList } from "./revocations";
 import type { BudgetHit } from "./spend";
 import { SpendLedger, type SpendLine } from "./spend-ledger";
 import * as bucket from "./token-bucket";
+import { CLAIM_TTL_MS, ClaimBook, type ClaimsSummary, type HeldClaim } from "./claims/claim-book";
 
 /** Untouched this long, every bucket is full again, even one at the deepest debt. */
 const MIN_IDLE_MS = (bucket.MAX_DEBT_MINUTES + 1) * bucket.MINUTE_MS;
@@ -51,6 +56,7 @@ export class UsageObject extends DurableObject {
 	#idleMs = MIN_IDLE_MS;
 	#lastActivity = 0;
 	#spend: SpendLedger | undefined;
+	#claims: ClaimBook | undefined;
 	#console: ObjectConsole | undefined;
 
 	/**
@@ -59,23 +65,174 @@ export class UsageObject extends DurableObject {
 	 */
 	#admit(request: ObjectAdmitRequest): Decision {
 		const cost = checkedCost(request.cost, "cost");
+		const terms = request.claim;
+		const nanos = terms === undefined ? 0 : checkedNanos(terms.nanos, "claim.nanos");
 		const ledger = this.#load();
+		const claims = this.#claimBook();
 		const now = this.clock();
-		const specs = specsFor(request.limits);
-		const spent = ledger.check(request.limits.budgets, request.workspaceId, request.keyId, now);
-		if (spent !== undefined) return this.#overBudget(spent, specs, now);
+		const pools = [request.limits, ...(terms?.pools ?? [])];
+		const specs = specsOfPools(pools);
+		const spent = ledger.check(request.limits.budgets, request.workspaceId, request.keyId, now, { nanos, held: (scope) => claims.heldNanos(scope) });
+		if (spent !== undefined) return this.#overBudget(spent, specsFor(request.limits), now);
 		const hit = this.#check(specs, cost, request.limits, now);
-		if (hit !== undefined) return this.#reject(hit, specs, now);
+		if (hit !== undefined) return this.#reject(hit, specsFor(request.limits), now);
 		this.#charge(specs, cost, request.limits, now);
+		if (terms !== undefined) {
+			const taken: Record<string, number> = {};
+			for (const spec of specs) taken[spec.key] = cost[COST_FIELD[spec.dimension]];
+			claims.put({
+				id: claimId(terms.id),
+				taken,
+				pools,
+				nanos,
+				requests: cost.requests,
+				inputTokens: cost.inputTokens,
+				outputTokens: cost.outputTokens,
+				workspaceId: request.workspaceId,
+				keyId: request.keyId,
+				expiresAt: now + CLAIM_TTL_MS,
+			});
+			this.#touched(now);
+		}
 		const workspaceId = request.limits.workspace?.id;
 		const family = request.limits.pool?.family;
 		return {
 			admitted: true,
-			reservation: { orgId: request.orgId, workspaceId, inputTokens: cost.inputTokens, outputTokens: cost.outputTokens, via: "object", keyId: request.keyId, family },
-			snapshot: this.#snapshot(specs, now),
+			reservation: {
+				orgId: request.orgId,
+				workspaceId,
+				inputTokens: cost.inputTokens,
+				outputTokens: cost.outputTokens,
+				via: "object",
+				keyId: request.keyId,
+				family,
+				...(terms === undefined ? {} : { claimId: terms.id }),
+			},
+			snapshot: this.#snapshot(specsFor(request.limits), now),
 			source: "object",
 			family,
 		};
+	}
+
+	/**
+	 * Grows a claim by `cost` and `nanos` if every bucket of its pool and every budget has room, or
+	 * refuses and leaves it as it was. With `pool` (the request's model is known now), the claim
+	 * first lands in that pool: a claim held in every pool leaves the others (their units given
+	 * back); a claim held in another pool moves, and the pool it leaves keeps what it admitted
+	 * while the new pool must take everything the claim holds.
+	 */
+	#grow(request: ObjectGrowRequest): GrowDecision {
+		const cost = checkedCost(request.cost, "cost");
+		const nanos = checkedNanos(request.nanos, "nanos");
+		const ledger = this.#load();
+		const claims = this.#claimBook();
+		const now = this.clock();
+		const claim = claims.get(String(request.claimId));
+		if (claim === undefined) throw new RangeError(`no claim ${String(request.claimId).slice(0, 64)} is held (settled, or expired)`);
+		const taken = { ...claim.taken };
+		const kept = { ...(claim.kept ?? {}) };
+		const released: [BucketSpec, number][] = [];
+		let pools = claim.pools;
+		let fresh = new Set<string>();
+		const target = request.pool?.limits;
+		if (target !== undefined) {
+			const held = pools.find((pool) => samePool(pool, target));
+			const next = held ?? target;
+			const keys = new Set(specsFor(next).map((spec) => spec.key));
+			for (const spec of specsOfPools(pools)) {
+				if (keys.has(spec.key)) continue;
+				const units = taken[spec.key] ?? 0;
+				delete taken[spec.key];
+				if (held !== undefined) released.push([spec, units]);
+				else kept[spec.key] = (kept[spec.key] ?? 0) + units;
+			}
+			if (held === undefined) fresh = new Set([...keys].filter((key) => !(key in taken)));
+			pools = [next];
+		}
+		const primary = pools[0] as ResolvedLimits;
+		const specs = specsOfPools(pools);
+		const totals: Cost = { requests: claim.requests, inputTokens: claim.inputTokens, outputTokens: claim.outputTokens };
+		const unitsFor = (spec: BucketSpec) => (fresh.has(spec.key) ? totals[COST_FIELD[spec.dimension]] : 0) + cost[COST_FIELD[spec.dimension]];
+		const spent = nanos > 0 ? ledger.check(primary.budgets, claim.workspaceId, claim.keyId, now, { nanos, held: (scope) => claims.heldNanos(scope) }) : undefined;
+		if (spent !== undefined) return this.#overBudget(spent, specsFor(primary), now);
+		let worst: Hit | undefined;
+		for (const spec of specs) {
+			const wait = bucket.waitFor(this.#buckets.get(spec.key), spec.perMinute, unitsFor(spec), now);
+			if (wait !== 0) worst = worse(worst, { limit: spec.dimension, scope: spec.scope, allowedPerMinute: spec.perMinute, wait, family: spec.family });
+		}
+		if (worst !== undefined) return this.#reject(worst, specsFor(primary), now);
+		for (const [spec, units] of released) if (units !== 0) this.#take(spec, -units, now);
+		for (const spec of specs) {
+			const units = unitsFor(spec);
+			if (units !== 0) this.#take(spec, units, now);
+			taken[spec.key] = (taken[spec.key] ?? 0) + units;
+		}
+		this.#touched(now);
+		claims.put({
+			...claim,
+			taken,
+			kept,
+			pools,
+			nanos: claim.nanos + nanos,
+			requests: claim.requests + cost.requests,
+			inputTokens: claim.inputTokens + cost.inputTokens,
+			outputTokens: claim.outputTokens + cost.outputTokens,
+		});
+		return { admitted: true, snapshot: this.#snapshot(specsFor(primary), now) };
+	}
+
+	/**
+	 * Replaces a claim with what was used, once: the pool the usage lands in gets the usage (a
+	 * correction of what the claim took there), every other pool claimed gets its units back, except
+	 * that a pool that admitted the request keeps what it admitted when the usage lands elsewhere;
+	 * the money held is released and the cost added to the spend. A claim not held is not settled
+	 * twice: the answer says so and nothing changes.
+	 */
+	#settleClaim(request: ObjectSettleClaimRequest): SettleClaimResult {
+		const used = checkedCost(request.used, "used");
+		const charges = checkedCharges(request.spend);
+		const ledger = this.#load();
+		const claims = this.#claimBook();
+		const now = this.clock();
+		const claim = claims.get(request.claimId);
+		if (claim === undefined) return { settled: false, exhausted: ledger.exhausted(request.limits.budgets, request.limits.workspace?.id, now) };
+		const target = specsFor(request.limits);
+		const landsInClaim = claim.pools.some((pool) => samePool(pool, request.limits));
+		const wanted = new Map<string, number>();
+		for (const spec of target) wanted.set(spec.key, used[COST_FIELD[spec.dimension]]);
+		if (!landsInClaim) {
+			for (const [key, units] of Object.entries(claim.taken)) wanted.set(key, Math.max(wanted.get(key) ?? 0, units));
+		}
+		const all = new Map<string, BucketSpec>();
+		for (const spec of [...specsOfPools(claim.pools), ...target]) all.set(spec.key, spec);
+		for (const [key, spec] of all) {
+			const kept = claim.taken[key] === undefined ? (claim.kept?.[key] ?? 0) : 0;
+			// A pool the request moved out of keeps what it admitted, even when the usage lands back in it.
+			const delta = Math.max(wanted.get(key) ?? 0, kept) - (claim.taken[key] ?? kept);
+			if (delta !== 0) this.#take(spec, delta, now);
+		}
+		if (charges.length > 0) ledger.add(charges, request.limits.budgets, now);
+		claims.settled(claim, charges.reduce((sum, charge) => sum + charge.nanos, 0));
+		this.#touched(now);
+		return { settled: true, exhausted: ledger.exhausted(request.limits.budgets, request.limits.workspace?.id, now) };
+	}
+
+	/** Claims whose isolate never settled them are settled as charged: their units stay taken, their money is spent. */
+	#expireClaims(now: number): void {
+		const claims = this.#claimBook();
+		if ((claims.nextExpiry() ?? Number.POSITIVE_INFINITY) > now) return;
+		const ledger = this.#load();
+		for (const claim of claims.expired(now)) {
+			const charge = claim.nanos > 0 ? [{ workspaceId: claim.workspaceId, keyId: claim.keyId, nanos: claim.nanos }] : [];
+			if (charge.length > 0) ledger.add(charge, claim.pools[0]?.budgets, now);
+			claims.settled(claim, claim.nanos);
+		}
+	}
+
+	#claimBook(): ClaimBook {
+		this.#load();
+		if (this.#claims === undefined) throw new Error("the claim book was not loaded");
+		return this.#claims;
 	}
 
 	/**
@@ -167,6 +324,7 @@ export class UsageObject extends DurableObject {
 			this.#touched(now);
 			return desk.answer(request, this.#revokedKey(request.limits, now), now, true);
 		}
+		this.#expireClaims(now);
 		const decision = this.#admit(request);
 		desk.decided(decision, now);
 		this.#touched(now);
@@ -179,6 +337,25 @@ export class UsageObject extends DurableObject {
 		return this.#consoleState().answer(request, this.#settle(request), this.clock());
 	}
 
+	/** {@link #grow}, with the isolate's tally. */
+	grow(request: ObjectGrowRequest): GrowDecision & { console?: ConsoleDownlink } {
+		this.#heard(request);
+		this.#expireClaims(this.clock());
+		return this.#consoleState().answer(request, this.#grow(request), this.clock());
+	}
+
+	/** {@link #settleClaim}, with the isolate's tally. */
+	settleClaim(request: ObjectSettleClaimRequest): SettleClaimResult & { console?: ConsoleDownlink } {
+		this.#heard(request);
+		return this.#consoleState().answer(request, this.#settleClaim(request), this.clock());
+	}
+
+	/** What the claims outstanding hold, and what settlements charged (the invariant tests read it). */
+	claimsReport(): ClaimsSummary {
+		this.#expireClaims(this.clock());
+		return this.#claimBook().summary();
+	}
+
 	/** {@link #lease}, with the isolate's tally (in lease mode, isolates count their own decisions). */
 	lease(request: LeaseRequest): LeaseDecision & { console?: ConsoleDownlink } {
 		this.#heard(request);
@@ -189,14 +366,16 @@ export class UsageObject extends DurableObject {
 	consoleReport(request: { pools: readonly ResolvedLimits[]; minutes: number; days: number }): ObjectConsoleReport & {
 		pools: { family: string | null; snapshot: RateLimitSnapshot }[];
 		spend: SpendLine[];
+		claims: ClaimsSummary;
 		console?: ConsoleDownlink;
 	} {
 		this.#heard(request);
+		const claims = this.claimsReport();
 		const spend = this.report();
 		const now = this.clock();
 		const desk = this.#consoleState();
 		const pools = request.pools.map((limits) => ({ family: limits.pool?.family ?? null, snapshot: this.#snapshot(specsFor(limits), now) }));
-		return desk.answer(request, { ...desk.report(now, request.minutes, request.days), pools, spend }, now);
+		return desk.answer(request, { ...desk.report(now, request.minutes, request.days), pools, spend, claims }, now);
 	}
 
 	/** Lists a disabled or deleted key, so every isolate refuses it at its next call here. */
@@ -240,6 +419,8 @@ export class UsageObject extends DurableObject {
 		const ledger = this.#load();
 		this.#alarmSet = false;
 		const now = this.clock();
+		this.#expireClaims(now);
+		const nextClaim = this.#claimBook().nextExpiry();
 		const nextTurn = ledger.prune(now);
 		const consoleDue = this.#consoleState().prune(now);
 		const idleFor = now - this.#lastActivity;
@@ -253,9 +434,11 @@ export class UsageObject extends DurableObject {
 			this.#idleMs = MIN_IDLE_MS;
 			bucketsLeft = false;
 		}
-		if (!bucketsLeft && nextTurn === undefined && consoleDue === undefined) {
+		if (!bucketsLeft && nextTurn === undefined && consoleDue === undefined && nextClaim === undefined) {
 			await this.ctx.storage.deleteAll();
 			this.#console?.reset();
+			this.#claims?.reset();
+			this.#claims = undefined;
 			this.#loaded = false;
 			this.#spend = undefined;
 			this.#buckets = new Map();
@@ -268,8 +451,9 @@ export class UsageObject extends DurableObject {
 		const untilIdle = bucketsLeft ? this.#idleMs - idleFor : Number.POSITIVE_INFINITY;
 		const untilTurn = nextTurn === undefined ? Number.POSITIVE_INFINITY : nextTurn - now;
 		const untilConsole = consoleDue === undefined ? Number.POSITIVE_INFINITY : consoleDue - now;
+		const untilClaim = nextClaim === undefined ? Number.POSITIVE_INFINITY : nextClaim - now;
 		this.#alarmSet = true;
-		await this.ctx.storage.setAlarm(Date.now() + Math.max(1, Math.min(untilIdle, untilTurn, untilConsole)));
+		await this.ctx.storage.setAlarm(Date.now() + Math.max(1, Math.min(untilIdle, untilTurn, untilConsole, untilClaim)));
 	}
 
 	#load(): SpendLedger {
@@ -293,6 +477,9 @@ export class UsageObject extends DurableObject {
 		const ledger = new SpendLedger(sql);
 		ledger.load();
 		this.#spend = ledger;
+		const claims = new ClaimBook(sql);
+		claims.load();
+		this.#claims = claims;
 		this.#loaded = true;
 		return ledger;
 	}
@@ -423,4 +610,26 @@ function checkedCharges(charges: readonly SpendCharge[] | undefined): SpendCharg
 		if (!Number.isSafeInteger(charge.nanos) || charge.nanos < 0) throw new RangeError(`spend[${i}].nanos must be a whole number of nano-dollars, 0 or more, got ${charge.nanos}`);
 		return charge;
 	});
+}
+
+/** The buckets of several pools, each once (a workspace's buckets are shared by every pool). */
+function specsOfPools(pools: readonly ResolvedLimits[]): BucketSpec[] {
+	const specs = new Map<string, BucketSpec>();
+	for (const limits of pools) for (const spec of specsFor(limits)) if (!specs.has(spec.key)) specs.set(spec.key, spec);
+	return [...specs.values()];
+}
+
+function samePool(a: ResolvedLimits, b: ResolvedLimits): boolean {
+	return (a.pool?.family ?? null) === (b.pool?.family ?? null);
+}
+
+function checkedNanos(nanos: number, name: string): number {
+	if (!Number.isSafeInteger(nanos) || nanos < 0) throw new RangeError(`${name} must be a whole number of nano-dollars, 0 or more, got ${nanos}`);
+	return nanos;
+}
+
+/** A claim's id as the isolate made it: short printable text. */
+function claimId(id: unknown): string {
+	if (typeof id !== "string" || !/^[\x21-\x7e]{1,64}$/.test(id)) throw new RangeError("claim.id must be 1 to 64 printable characters");
+	return id;
 }

@@ -9,7 +9,7 @@ import { clientResponseHeaders } from "../proxy/headers";
 import { honestEventStream } from "../proxy/honest-stream";
 import { normaliseOriginError } from "../proxy/origin-error";
 import { rewriteResponseUrls } from "../proxy/rewrite-urls";
-import { sseUsageTap } from "../sse/sse-usage";
+import { sseUsageReader, sseUsageTap } from "../sse/sse-usage";
 import type { Exchange } from "./exchange";
 import type { Reached } from "./forward";
 
@@ -21,7 +21,7 @@ import type { Reached } from "./forward";
  * settled when the body ends; the slot is freed when the client has the body or leaves.
  */
 export async function answer(exchange: Exchange, slot: Admitted, overload: Overload, limits: LimitOutcome | undefined, reached: Reached): Promise<Response> {
-	const { request, route, config, ctx, state, target, incoming } = exchange;
+	const { request, route, config, state, target, incoming } = exchange;
 	const { upstream, abortUpstream, body } = reached;
 	const idleMs = route.streamIdleTimeoutMs;
 	let resolveEnded: (bytesOut: number | undefined) => void = () => undefined;
@@ -32,8 +32,14 @@ export async function answer(exchange: Exchange, slot: Admitted, overload: Overl
 		slot.release();
 		resolveEnded(bytesOut);
 	};
-	const settle = (usage: ReportedUsage) => {
-		if (limits?.settle) ctx.waitUntil(limits.settle(usage, body.bytes()));
+	const claim = limits?.claim;
+	// The claim settles once, whichever of the paths below ends the request first.
+	const settle = (usage: ReportedUsage, shape: "json" | "sse" | "other" = "json") =>
+		claim?.settle({ kind: "answered", status: upstream.status, shape, usage, bytesRead: body.bytes() });
+	// Every path that ends the answer ends here: the claim settled (once) and the slot freed.
+	const finish = (usage: ReportedUsage, bytesOut: number | undefined) => {
+		settle(usage);
+		ended(bytesOut);
 	};
 	const stalled = (where: string) => {
 		state.decisions.response_body = { outcome: "stalled", where, idle_seconds: idleMs / 1000 };
@@ -42,36 +48,37 @@ export async function answer(exchange: Exchange, slot: Admitted, overload: Overl
 	// Nothing of the body was sent yet, so a stall can still be answered honestly.
 	const stalledBeforeAnswer = (where: string): GuardError => {
 		stalled(where);
-		settle({});
-		ended(undefined);
+		finish({}, undefined);
 		return new GuardError(504, `The upstream service stopped sending its answer for ${idleMs / 1000} seconds.`, { type: "timeout_error" });
 	};
 
 	if (upstream.status >= 400) {
-		settle({});
 		const normalised = await normaliseOriginError(upstream, state.requestId, idleMs);
 		if (normalised.stalled) stalled("origin-error-body");
 		state.errorType = normalised.type;
-		ended(declaredLength(normalised.response.headers) ?? undefined);
+		finish({}, declaredLength(normalised.response.headers) ?? undefined);
 		return normalised.response;
 	}
 	const headers = clientResponseHeaders(upstream.headers, state.requestId);
 	if (request.method === "HEAD" || upstream.body === null) {
 		await upstream.body?.cancel().catch(() => undefined);
-		settle({});
-		ended(0);
+		finish({}, 0);
 		return new Response(null, { status: upstream.status, statusText: upstream.statusText, headers });
 	}
 	const kind = usageKind(upstream.headers.get("content-type"));
-	const meter = route.meterTokens && limits?.settle !== undefined ? kind : undefined;
+	const meter = route.meterTokens && claim !== undefined ? kind : undefined;
 
 	if (kind === "sse") {
-		const tapped = meter ? upstream.body.pipeThrough(sseUsageTap(settle)) : upstream.body;
-		if (!meter) settle({});
+		const reader = meter ? sseUsageReader() : undefined;
+		const tapped = reader === undefined ? upstream.body : upstream.body.pipeThrough(sseUsageTap((usage) => settle(usage, "sse"), reader));
 		const stream = honestEventStream(tapped, route, state, {
 			abortUpstream,
 			overloaded: () => overload.breakerFor(target.name).state !== "closed",
-			ended,
+			// However the stream ended (whole, cut by the origin, left by the client), what passed is settled.
+			ended: (bytesOut) => {
+				settle(reader?.end() ?? {}, reader === undefined ? "other" : "sse");
+				ended(bytesOut);
+			},
 		});
 		return new Response(stream, { status: upstream.status, statusText: upstream.statusText, headers });
 	}
@@ -88,15 +95,13 @@ export async function answer(exchange: Exchange, slot: Admitted, overload: Overl
 			response = await rewriteResponseUrls(new Response(upstream.body, response), route.rewriteUrls, config.publicUrl ?? incoming.origin, target.base, idleMs);
 		} catch (error) {
 			if (error instanceof BodyStalledError) throw stalledBeforeAnswer("rewrite-urls-body");
-			settle({});
-			ended(undefined);
+			finish({}, undefined);
 			throw error;
 		}
 	}
 	const source = response.body ?? null;
 	if (source === null) {
-		settle({});
-		ended(0);
+		finish({}, 0);
 		return new Response(null, response);
 	}
 	const usage = meter === "json" ? usageReader() : undefined;
@@ -109,19 +114,16 @@ export async function answer(exchange: Exchange, slot: Admitted, overload: Overl
 			whole = await readBoundedBytes(source, length, idleMs);
 		} catch (error) {
 			if (error instanceof BodyStalledError) throw stalledBeforeAnswer("response-body");
-			settle({});
-			ended(undefined);
+			finish({}, undefined);
 			throw error;
 		}
 		// The runtime frames a body by its Content-Length; one past it is not handed on as whole.
 		if (whole === undefined) {
-			settle({});
-			ended(undefined);
+			finish({}, undefined);
 			throw new GuardError(502, "The upstream service sent more than its content-length.", { type: "api_error" });
 		}
 		usage?.push(whole);
-		settle(usage?.end() ?? {});
-		ended(whole.byteLength);
+		finish(usage?.end() ?? {}, whole.byteLength);
 		return new Response(whole, response);
 	}
 	const watched = watchBody(source, {
@@ -130,8 +132,7 @@ export async function answer(exchange: Exchange, slot: Admitted, overload: Overl
 		onChunk: usage ? (chunk) => usage.push(chunk) : undefined,
 		onEnd: (bytes, end) => {
 			if (end === "stalled") stalled("response-body");
-			settle(usage?.end() ?? {});
-			ended(end === "complete" || typeof length !== "number" ? bytes : undefined);
+			finish(usage?.end() ?? {}, end === "complete" || typeof length !== "number" ? bytes : undefined);
 		},
 	});
 	return new Response(watched, response);

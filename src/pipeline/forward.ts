@@ -29,20 +29,22 @@ export interface Reached {
  * charged the input of the bytes read; only one the origin never received is given back.
  */
 export async function forward(exchange: Exchange, slot: Admitted, identity: Identity | undefined, plan: BodyPlan, limits: LimitOutcome | undefined): Promise<Reached> {
-	const { request, route, config, env, ctx, state, target, incoming } = exchange;
+	const { request, route, config, env, state, target, incoming } = exchange;
 	const inspector = route.refuseLongNonStreaming ? longRequestCheck(state) : undefined;
 	// An empty body is one the rule cannot read either.
 	const emptyRefusal = plan.kind === "none" ? inspector?.end() : undefined;
+	const claim = limits?.claim;
 	if (emptyRefusal !== undefined) {
-		if (limits?.settle) ctx.waitUntil(limits.settle({}, 0, true));
+		claim?.settle({ kind: "refused", bytesRead: 0 });
 		slot.reached("cancelled");
 		throw new GuardError(400, emptyRefusal);
 	}
-	const body = openBody(request, plan, state, { idleMs: route.bodyIdleTimeoutMs, inspector, budget: limits?.budget });
+	const growth = claim?.growth;
+	// A claim that grows must see every byte: a body it would have let travel untouched is counted.
+	const bodyPlan: BodyPlan = growth !== undefined && plan.kind === "untouched" ? { ...plan, kind: "counted" } : plan;
+	const body = openBody(request, bodyPlan, state, { idleMs: route.bodyIdleTimeoutMs, inspector, claim: growth });
 	state.bytesIn = body.bytes;
-	const settle = (counted: boolean) => {
-		if (limits?.settle) ctx.waitUntil(limits.settle({}, body.bytes(), counted));
-	};
+	const settle = (counted: boolean) => claim?.settle(counted ? { kind: "refused", bytesRead: body.bytes() } : { kind: "not-received" });
 	// Refused by the guard after admission: not the origin's doing, and charged what was read.
 	const refusedAfterAdmission = (error: GuardError): GuardError => {
 		fetching.catch(() => undefined);
@@ -54,7 +56,7 @@ export async function forward(exchange: Exchange, slot: Admitted, identity: Iden
 	const upstreamAbort = new AbortController();
 	const abort = () => upstreamAbort.abort();
 	request.signal?.addEventListener("abort", abort, { once: true });
-	if (plan.kind === "counted") body.signal.addEventListener("abort", abort, { once: true });
+	if (bodyPlan.kind === "counted") body.signal.addEventListener("abort", abort, { once: true });
 	const signal = upstreamAbort.signal;
 	const names = config.identityHeaders;
 	const headers = originRequestHeaders(request.headers, state.requestId, {

@@ -1,28 +1,41 @@
+import type { BodyPlan } from "../body-limit/body-limit";
 import type { Identity } from "../keys/authenticate";
-import { peekTopLevelString } from "../lib/peek-field";
-import { enforceLimits, type LimitOutcome, wantsModel } from "../limits/enforce-limits";
+import { peekTopLevelFields } from "../lib/peek-field";
+import { enforceLimits, type LimitOutcome, type RequestFields, wantsFields } from "../limits/enforce-limits";
 import type { Exchange } from "./exchange";
 
 /**
- * How far the body is read for its `model` before admission: the official SDKs put it first or
- * after `messages`, so it is in the first slice of any but a long prompt's body.
+ * How far the body is read for its `model` and `max_tokens` before admission: a Messages body of
+ * the official SDKs is a few KB and arrives at once; a longer or slower one is claimed in every
+ * pool it could land in, and read as it passes instead.
  */
-const MODEL_PEEK = { maxBytes: 64 * 1024, maxMs: 250 };
+const FIELDS_PEEK = { maxBytes: 64 * 1024, maxMs: 250 };
 
 /**
  * Stage 5, the last check before forwarding, so no later check refuses a request unseen by the
- * limiter: the organisation's usage limits (`429`), its `anthropic-ratelimit-*` headers on every
- * answer, and for a metered body of unknown length the budget it is charged against as it arrives.
- *
- * Only when the organisation's tier gives model families pools of their own is the body's top-level
- * `model` read first, from its first bytes (a tee: the origin still gets every byte), so the
- * family's pool is the one checked; the model the origin reports settles it either way.
+ * limiter: the organisation's usage limits (`429`) and its `anthropic-ratelimit-*` headers on every
+ * answer. Admission claims what the request may cost (ACCOUNTING.md): on a metered route the
+ * body's first bytes are read (a tee: the origin still gets every byte) for its `model` and
+ * `max_tokens`, as `JSON.parse` reads them.
  */
-export async function chargeLimits(exchange: Exchange, identity: Identity | undefined): Promise<LimitOutcome | undefined> {
-	const { request, route, config, env, state } = exchange;
+export async function chargeLimits(exchange: Exchange, identity: Identity | undefined, plan: BodyPlan): Promise<LimitOutcome | undefined> {
+	const { request, route, config, env, state, ctx } = exchange;
 	if (identity === undefined) return undefined;
-	const model = env.USAGE !== undefined && wantsModel(route, config, identity.orgId) ? await peekTopLevelString(request, "model", MODEL_PEEK) : undefined;
-	const limits = await enforceLimits(request, route, config, env.USAGE, identity, state, model);
+	let fields: RequestFields | undefined;
+	// No body: nothing to read. An encoded body: its fields are read decoded, as it passes.
+	if (plan.kind === "none") fields = { known: true, maxTokens: 0 };
+	else if (env.USAGE !== undefined && wantsFields(route, config) && plan.decode === undefined) {
+		const peeked = await peekTopLevelFields(request, ["model", "max_tokens"], FIELDS_PEEK);
+		const model = peeked?.scan.fields.get("model");
+		const maxTokens = peeked?.scan.fields.get("max_tokens");
+		fields = {
+			known: peeked?.complete === true,
+			model: model?.kind === "string" ? model.value : undefined,
+			maxTokens: maxTokens?.kind === "number" && Number.isSafeInteger(maxTokens.value) && maxTokens.value > 0 ? maxTokens.value : 0,
+		};
+	}
+	const body = { declared: plan.declared, lengthKnown: plan.declared !== undefined && plan.decode === undefined, present: plan.kind !== "none", fields };
+	const limits = await enforceLimits(route, config, env.USAGE, identity, state, body, (promise) => ctx.waitUntil(promise));
 	Object.assign(state.responseHeaders, limits.headers);
 	return limits;
 }

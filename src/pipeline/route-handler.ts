@@ -10,6 +10,7 @@ import type { Exchange } from "./exchange";
 import { forward } from "./forward";
 import { identify } from "./identify";
 import { chargeLimits } from "./limits";
+import type { LimitOutcome } from "../limits/enforce-limits";
 import type { GuardRequest } from "./request-state";
 import { shed } from "./shed";
 
@@ -26,15 +27,18 @@ export function routeHandler(route: Route, config: GuardConfig, overload: Overlo
 		state.origin = target.name;
 		const exchange: Exchange = { request, env, ctx, route, config, state, incoming: new URL(request.url), target };
 		const slot = shed(exchange, overload);
+		let limits: LimitOutcome | undefined;
 		try {
 			const identity = await identify(exchange, slot);
 			checkHeaders(exchange);
 			const plan = bodyRules(exchange);
-			const limits = await chargeLimits(exchange, identity);
+			limits = await chargeLimits(exchange, identity, plan);
 			const reached = await forward(exchange, slot, identity, plan, limits);
 			return await answer(exchange, slot, overload, limits, reached);
 		} catch (error) {
 			slot.release();
+			// The last resort: a path that ended the request without settling its claim settles it as refused.
+			limits?.claim?.settle({ kind: "refused", bytesRead: state.bytesIn?.() ?? 0 });
 			throw error;
 		}
 	};

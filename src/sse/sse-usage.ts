@@ -55,8 +55,7 @@ export function sseUsageReader(): UsageReader {
  * holding back or changing a byte: every chunk is forwarded as it arrives. `onEnd` runs once, when
  * the stream ends, errors or is cancelled, with what was seen.
  */
-export function sseUsageTap(onEnd: (usage: ReportedUsage) => void): TransformStream<Uint8Array, Uint8Array> {
-	const reader = sseUsageReader();
+export function sseUsageTap(onEnd: (usage: ReportedUsage) => void, reader: UsageReader = sseUsageReader()): TransformStream<Uint8Array, Uint8Array> {
 	let ended = false;
 	const finish = () => {
 		if (ended) return;
@@ -89,6 +88,11 @@ function readEvents(text: string, usage: ReportedUsage, dropFirst: boolean): voi
 }
 
 function readEvent(data: string, usage: ReportedUsage): void {
+	if (data.includes('"content_block_delta"')) {
+		const event = parseJsonObject(data);
+		if (event?.type === "content_block_delta") usage.deliveredOutputBytes = (usage.deliveredOutputBytes ?? 0) + deltaBytes(event.delta);
+		return;
+	}
 	if (!data.includes('"usage"')) return;
 	const event = parseJsonObject(data);
 	if (event?.type === "message_start") {
@@ -96,7 +100,18 @@ function readEvent(data: string, usage: ReportedUsage): void {
 		readModel(event.message, usage);
 	} else if (event?.type === "message_delta") {
 		readUsage(event, usage);
+		usage.finished = true;
 	}
+}
+
+const encoder = new TextEncoder();
+
+/** The output a delta carries: its text, thinking or tool input (JSON text), in UTF-8 bytes. */
+function deltaBytes(delta: unknown): number {
+	if (typeof delta !== "object" || delta === null) return 0;
+	const { text, partial_json: json, thinking } = delta as Record<string, unknown>;
+	const part = typeof text === "string" ? text : typeof json === "string" ? json : typeof thinking === "string" ? thinking : "";
+	return part.length === 0 ? 0 : encoder.encode(part).byteLength;
 }
 
 function joined(parts: Uint8Array[]): Uint8Array {

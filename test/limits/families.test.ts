@@ -87,7 +87,8 @@ describe("model families on the request path", () => {
 		const opus = await ask(key, "claude-opus-4-1", overrides);
 		expect(opus.status).toBe(200);
 		expect([limitOf(opus), remaining(opus)]).toEqual([6, 5]);
-		expect([limitOf(opus, "output-tokens"), remaining(opus, "output-tokens")]).toEqual([9000, 9000]);
+		// Its max_tokens (32) is claimed in Opus's pool alone.
+		expect([limitOf(opus, "output-tokens"), remaining(opus, "output-tokens")]).toEqual([9000, 9000 - 32]);
 		const models = await callGuard("/v1/models", { headers: { "x-api-key": key } }, overrides);
 		expect([limitOf(models), remaining(models)]).toEqual([100, 99]);
 	});
@@ -109,17 +110,18 @@ describe("model families on the request path", () => {
 		expect(line?.decisions.limit).toMatchObject({ outcome: "admitted", model: "claude-opus-4-1", family: "opus" });
 	});
 
-	it("moves the charge to the family of the model the origin reports", async () => {
+	it("charges the family of the model the origin reports, and the pool that admitted the request keeps it", async () => {
 		const { key, overrides } = await pooledOrg();
 		const origin = answering({ type: "message", model: "claude-opus-4-1", content: [], usage: { input_tokens: 10, output_tokens: 700 } });
 		const asked = await callGuard("/v1/messages", message(key, "claude-haiku-4-5"), { ...overrides, ORIGIN: origin });
 		expect(remaining(asked)).toBe(3);
 		await asked.arrayBuffer();
+		// Not refunded below what it admitted: a moved charge never frees the admitting pool.
 		const haiku = await ask(key, "claude-haiku-4-5", overrides);
-		expect(remaining(haiku)).toBe(3);
+		expect(remaining(haiku)).toBe(2);
 		const opus = await ask(key, "claude-opus-4-1", overrides);
 		expect(remaining(opus)).toBe(4);
-		expect(remaining(opus, "output-tokens")).toBeLessThanOrEqual(9000 - 700 + 10);
+		expect(remaining(opus, "output-tokens")).toBeLessThanOrEqual(9000 - 700 - 32 + 10);
 	});
 
 	it("reads a model that comes after a long prompt from the answer instead, and settles there", async () => {

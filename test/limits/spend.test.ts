@@ -4,7 +4,7 @@ import { generateApiKey } from "../../src/keys/api-key";
 import type { Decision, Rejection, Reservation } from "../../src/limits/limiter";
 import { costOf, formatUsd, windowOf } from "../../src/limits/spend";
 import type { RequestLogLine } from "../../src/log/request-log";
-import { callGuard, readEnvelope } from "../helpers";
+import { callGuard, readEnvelope, startGuard } from "../helpers";
 import { seedKey } from "../keys";
 import { client, fakeClock, limits, newOrg, tierTable, usageObject } from "./helpers";
 
@@ -165,40 +165,86 @@ describe("the money 429 on the request path", () => {
 		return { org, key, overrides: { TIERS: { ...tiers, priced }, ORG_TIERS: { [org]: "priced" } } };
 	}
 
+	const HELLO_BODY = JSON.stringify({ model: "claude-sonnet-4-6", max_tokens: 12, messages: [{ role: "user", content: "Hello" }] });
+	/** What a hello claims at admission: its body's bytes / 4 of input at $3, and its max_tokens (12) of output at $15 per million. */
+	const HELLO_CLAIM_NANOS = Math.ceil(HELLO_BODY.length / 4) * 3000 + 12 * 15_000;
+
 	const hello = (key: string) => ({
 		method: "POST",
-		headers: { "x-api-key": key, "content-type": "application/json" },
-		body: JSON.stringify({ model: "claude-sonnet-4-6", max_tokens: 64, messages: [{ role: "user", content: "Hello" }] }),
+		headers: { "x-api-key": key, "content-type": "application/json", "content-length": String(HELLO_BODY.length) },
+		body: HELLO_BODY,
 	});
 
-	it("answers 429 rate_limit_error naming the budget and its reset, with x-should-retry false and no retry hints", async () => {
+	it("admits while the spend and the claim fit, then answers 429 naming what the request could cost, with x-should-retry false and no retry hints", async () => {
 		const lines: RequestLogLine[] = [];
 		vi.spyOn(console, "log").mockImplementation((line: unknown) => void lines.push(line as RequestLogLine));
-		const { org, key, overrides } = await budgetOrg((2 * HELLO_NANOS) / 1e9);
+		// Room for one hello's cost and a second hello's claim: two are admitted, the third's claim cannot fit.
+		const budget = HELLO_NANOS + HELLO_CLAIM_NANOS;
+		const { org, key, overrides } = await budgetOrg(budget / 1e9);
 		for (let i = 0; i < 2; i++) {
-			const ok = await callGuard("/v1/messages", hello(key), overrides);
-			expect(ok.status).toBe(200);
-			await ok.arrayBuffer();
+			const ok = await startGuard("/v1/messages", hello(key), overrides);
+			expect(ok.response.status).toBe(200);
+			await ok.response.arrayBuffer();
+			await ok.settled();
 		}
-		const spent = await callGuard("/v1/messages", hello(key), overrides);
-		expect(spent.status).toBe(429);
-		const body = await readEnvelope(spent);
+		const refused = await callGuard("/v1/messages", hello(key), overrides);
+		expect(refused.status).toBe(429);
+		const body = await readEnvelope(refused);
 		expect(body.error.type).toBe("rate_limit_error");
 		const tomorrow = new Date(windowOf("day", Date.now()).resetAt).toISOString();
 		expect(body.error.message).toBe(
-			`Your organization's daily spend budget of $0.000414 is spent ($0.000414 so far this day, UTC). It resets at ${tomorrow}; retrying before then cannot succeed.`,
+			`This request could cost up to ${formatUsd(HELLO_CLAIM_NANOS)} (its input estimate and max_tokens at the model's prices), more than the ${formatUsd(budget - 2 * HELLO_NANOS)} left of your organization's daily spend budget of ${formatUsd(budget)}. Lower max_tokens, or retry once requests in flight have finished; the budget resets at ${tomorrow}.`,
 		);
-		expect(spent.headers.get("x-should-retry")).toBe("false");
-		expect(spent.headers.get("retry-after")).toBeNull();
-		expect(spent.headers.get("retry-after-ms")).toBeNull();
-		expect(spent.headers.get("anthropic-organization-id")).toBe(org);
+		expect(refused.headers.get("x-should-retry")).toBe("false");
+		expect(refused.headers.get("retry-after")).toBeNull();
+		expect(refused.headers.get("retry-after-ms")).toBeNull();
+		expect(refused.headers.get("anthropic-organization-id")).toBe(org);
 		const charged = lines.filter((line) => line.org_id === org && line.status === 200).map((line) => line.decisions.spend);
 		expect(charged).toEqual([
 			{ outcome: "charged", family: null, cost_usd: HELLO_NANOS / 1e9 },
 			{ outcome: "charged", family: null, cost_usd: HELLO_NANOS / 1e9 },
 		]);
 		const refusal = lines.find((line) => line.request_id === body.request_id);
-		expect(refusal?.decisions.spend).toEqual({ outcome: "over-budget", scope: "organization", period: "day", budget_usd: 0.000414, spent_usd: 0.000414, resets_at: tomorrow });
+		expect(refusal?.decisions.spend).toEqual({ outcome: "over-budget", scope: "organization", period: "day", budget_usd: budget / 1e9, spent_usd: (2 * HELLO_NANOS) / 1e9, resets_at: tomorrow });
+	});
+
+	it("counts a claim in flight against the budget: a second request is refused while the first holds the money", async () => {
+		// Two claims do not fit at once; one settled hello and one claim do.
+		const budget = HELLO_NANOS + HELLO_CLAIM_NANOS + 10_000;
+		expect(budget).toBeLessThan(2 * HELLO_CLAIM_NANOS);
+		const { key, overrides } = await budgetOrg(budget / 1e9);
+		// An origin that answers the first request only when the test lets it: its claim is held until then.
+		let arrived: () => void = () => undefined;
+		const atOrigin = new Promise<void>((resolve) => {
+			arrived = resolve;
+		});
+		let release: () => void = () => undefined;
+		const gate = new Promise<void>((resolve) => {
+			release = resolve;
+		});
+		const origin = {
+			fetch: async (_input: RequestInfo | URL, init?: RequestInit) => {
+				await new Response(init?.body ?? null).arrayBuffer();
+				arrived();
+				await gate;
+				return Response.json({ type: "message", model: "claude-sonnet-4-6", content: [], usage: { input_tokens: 9, output_tokens: 12 } });
+			},
+		} as unknown as Fetcher;
+		const first = startGuard("/v1/messages", hello(key), { ...overrides, ORIGIN: origin });
+		await atOrigin;
+		const second = await callGuard("/v1/messages", hello(key), { ...overrides, ORIGIN: origin });
+		expect(second.status).toBe(429);
+		expect((await readEnvelope(second)).error.message).toContain("is held by requests in flight");
+		release();
+		const answered = await first;
+		expect(answered.response.status).toBe(200);
+		await answered.response.arrayBuffer();
+		await answered.settled();
+		// Settled at its actual cost (less than its claim), the money it held is free again.
+		const third = await startGuard("/v1/messages", hello(key), { ...overrides, ORIGIN: origin });
+		expect(third.response.status).toBe(200);
+		await third.response.arrayBuffer();
+		await third.settled();
 	});
 
 	it("still gives every other 429 both retry hints", async () => {

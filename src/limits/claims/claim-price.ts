@@ -1,0 +1,38 @@
+import type { Family } from "../families";
+import { costOf, type Price } from "../spend";
+import { familyFor, type TierTable, tierOf } from "../tiers";
+
+/** Bytes per token for every estimate the guard makes itself: a body's input, an answer's delivered output. */
+export const BYTES_PER_TOKEN = 4;
+
+/** Tokens estimated from `bytes`. */
+export function tokensOf(bytes: number): number {
+	return Math.ceil(Math.max(0, bytes) / BYTES_PER_TOKEN);
+}
+
+/**
+ * The prices a request may be charged at: its model's (its family's, else the tier's), or, while
+ * the model is not known, every price of the tier, of which a claim takes the dearest.
+ */
+export function pricesFor(tiers: TierTable, orgId: string, model: string | undefined, modelKnown: boolean): Price[] {
+	const tier = tierOf(tiers, orgId);
+	if (modelKnown) {
+		const price = familyFor(tiers, orgId, model)?.price ?? tier.price;
+		return price === undefined ? [] : [price];
+	}
+	const prices = tier.families.map((family) => family.price ?? tier.price);
+	if (tier.price !== undefined) prices.push(tier.price);
+	return prices.filter((price): price is Price => price !== undefined);
+}
+
+/** The most `input` and `output` tokens can cost at any of `prices`, nano-dollars (0 when unpriced). */
+export function claimCost(prices: readonly Price[], input: number, output: number): number {
+	let most = 0;
+	for (const price of prices) most = Math.max(most, costOf(price, { input, output, cacheWrite: 0, cacheRead: 0 }));
+	return most;
+}
+
+/** The families with pools of their own in `orgId`'s tier: where a request of unknown model could land besides the organisation's pool. */
+export function pooledFamilies(tiers: TierTable, orgId: string): Family[] {
+	return tierOf(tiers, orgId).families.filter((family) => family.limits !== undefined);
+}
