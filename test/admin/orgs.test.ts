@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { OrgView } from "../../src/admin/usage/org-view";
-import { readEnvelope } from "../helpers";
+import { readEnvelope, startGuard } from "../helpers";
 import { seedKey } from "../keys";
 import { newOrg } from "../limits/helpers";
 import { admin, adminJson, apiCall, tightTier } from "./helpers";
@@ -44,6 +44,43 @@ describe("GET /_guard/api/orgs/:id", () => {
 			["day", 0, null],
 			["month", 0, null],
 		]);
+	});
+
+	it("shows a message's claim outstanding while it is in flight, and none once it has settled", async () => {
+		const orgId = newOrg();
+		const key = `sk-guard-${crypto.randomUUID().replaceAll("-", "")}${"2".repeat(8)}`;
+		if (env.KEYS === undefined) throw new Error("these tests need the KEYS binding");
+		await seedKey(env.KEYS, key, { id: `key_${crypto.randomUUID().replaceAll("-", "")}`, org_id: orgId });
+		const overrides = tightTier(orgId, 100);
+		let release: () => void = () => undefined;
+		const gate = new Promise<void>((resolve) => {
+			release = resolve;
+		});
+		let arrived: () => void = () => undefined;
+		const atOrigin = new Promise<void>((resolve) => {
+			arrived = resolve;
+		});
+		const origin = {
+			fetch: async (_input: RequestInfo | URL, init?: RequestInit) => {
+				await new Response(init?.body ?? null).arrayBuffer();
+				arrived();
+				await gate;
+				return Response.json({ type: "message", model: "m", content: [], usage: { input_tokens: 5, output_tokens: 7 } });
+			},
+		} as unknown as Fetcher;
+		const body = JSON.stringify({ model: "m", max_tokens: 300, messages: [{ role: "user", content: "hi" }] });
+		const pending = startGuard("/v1/messages", { method: "POST", headers: { "x-api-key": key, "content-type": "application/json", "content-length": String(body.length) }, body }, { ...overrides, ORIGIN: origin });
+		const first = await Promise.race([atOrigin.then(() => "origin"), pending.then((r) => `answered ${r.response.status}`)]);
+		expect(first).toBe("origin");
+		const during = await adminJson<{ org: OrgView }>(`/_guard/api/orgs/${orgId}`, 200, {}, overrides);
+		expect(during.org.claims).toMatchObject({ outstanding: 1, held: { requests: 1, input_tokens: Math.ceil(body.length / 4), output_tokens: 300 } });
+		release();
+		const answered = await pending;
+		expect(answered.response.status).toBe(200);
+		await answered.response.arrayBuffer();
+		await answered.settled();
+		const after = await adminJson<{ org: OrgView }>(`/_guard/api/orgs/${orgId}`, 200, {}, overrides);
+		expect(after.org.claims).toEqual({ outstanding: 0, held: { requests: 0, input_tokens: 0, output_tokens: 0, usd: 0 }, settled: 1, settled_usd: 0 });
 	});
 
 	it("refuses history windows it does not keep, naming the parameter", async () => {

@@ -30,6 +30,17 @@ export interface OrgView {
 	/** Totals over the minutes the history covers. */
 	recent: { minutes: number; admitted: number; refused: Record<string, number> };
 	revoked_keys: string[];
+	/**
+	 * Claims outstanding (requests in flight, or lost with their isolate until they expire) and what
+	 * they hold; settlements made and the money they charged since the usage object's state began.
+	 * Once every request has ended, `outstanding` is 0 (ACCOUNTING.md's invariant).
+	 */
+	claims: {
+		outstanding: number;
+		held: { requests: number; input_tokens: number; output_tokens: number; usd: number };
+		settled: number;
+		settled_usd: number;
+	};
 	history?: { minutes: SeriesView; days: SeriesView };
 }
 
@@ -47,8 +58,16 @@ export function orgView(config: GuardConfig, orgId: string, keys: readonly KeyRe
 		last_refusal: null,
 		recent: { minutes: 0, admitted: 0, refused: {} },
 		revoked_keys: [],
+		claims: { outstanding: 0, held: { requests: 0, input_tokens: 0, output_tokens: 0, usd: 0 }, settled: 0, settled_usd: 0 },
 	};
 	if (report === undefined) return view;
+	const claims = report.claims;
+	view.claims = {
+		outstanding: claims.outstanding,
+		held: { requests: claims.held.requests, input_tokens: claims.held.inputTokens, output_tokens: claims.held.outputTokens, usd: usd(claims.held.nanos) },
+		settled: claims.settled,
+		settled_usd: usd(claims.settledNanos),
+	};
 	for (const pool of report.pools) {
 		const name = pool.family ?? "organization";
 		const entries: [OrgView["limits"][number]["limit"], LimitStatus][] = [

@@ -51,7 +51,8 @@ const LITERAL_KINDS = ["true", "false", "null"] as const;
 
 /**
  * A streaming tokenizer for one JSON object, byte by byte, in chunks split anywhere: it checks
- * the whole text and tells its {@link MemberHandler} of the top-level members only. Memory does
+ * the whole text and tells its {@link MemberHandler} of the top-level members, and of the members
+ * (or elements) of the containers the handler enters, one path deep at a time. Memory does
  * not grow with the body: strings, numbers and containers below the top level are checked and
  * forgotten, and nesting costs one bit a level in a {@link BitStack}, so any depth is read. Chunks
  * are not retained. A leading UTF-8 byte-order mark is skipped, raw control characters inside
@@ -67,7 +68,9 @@ export class JsonObjectTokenizer {
 	#inArray = false;
 	#mode = SKIP;
 	#stringIsKey = false;
-	/** Whether the handler asked for the value of the current top-level member. */
+	/** The depth whose members the handler hears of: 1, the top level, until it enters a container. */
+	#listen = 1;
+	/** Whether the handler asked for the value of the current member of the listened container. */
 	#wanted = false;
 	readonly #key: DecodedKey;
 	#unit = 0;
@@ -105,6 +108,12 @@ export class JsonObjectTokenizer {
 		return this.#arrays.bytes;
 	}
 
+	/** The entered container at `listen` closed: tells the handler, and listens to the one around it. */
+	#leave(listen: number): number {
+		this.#handler.leave?.();
+		return listen - 1;
+	}
+
 	/** The body ended: it is invalid unless its object closed. */
 	end(): void {
 		if (this.#lex === DONE || this.#lex === INVALID) return;
@@ -117,6 +126,7 @@ export class JsonObjectTokenizer {
 		let lex = this.#lex;
 		if (lex === INVALID) return;
 		let depth = this.#depth;
+		let listen = this.#listen;
 		let inArray = this.#inArray;
 		let mode = this.#mode;
 		const n = chunk.length;
@@ -158,10 +168,10 @@ export class JsonObjectTokenizer {
 				case STRING:
 					if (b === QUOTE) {
 						if (this.#stringIsKey) {
-							if (depth === 1) this.#wanted = mode === DECODE_KEY && this.#key.whole && this.#handler.key(this.#key);
+							if (depth === listen) this.#wanted = mode === DECODE_KEY && this.#key.whole && this.#handler.key(this.#key);
 							lex = COLON;
 						} else {
-							if (depth === 1 && this.#wanted) this.#handler.value(mode === CAPTURE ? "string" : "other", this.#number, this.#string);
+							if (depth === listen && this.#wanted) this.#handler.value(mode === CAPTURE ? "string" : "other", this.#number, this.#string);
 							lex = AFTER_VALUE;
 						}
 						mode = SKIP;
@@ -207,6 +217,7 @@ export class JsonObjectTokenizer {
 				case AFTER_VALUE:
 					if (b === 0x2c) lex = inArray ? VALUE : KEY;
 					else if (b === (inArray ? 0x5d : 0x7d)) {
+						if (depth === listen && listen > 1) listen = this.#leave(listen);
 						depth--;
 						if (depth === 0) lex = DONE;
 						else inArray = this.#arrays.get(depth - 1);
@@ -219,12 +230,13 @@ export class JsonObjectTokenizer {
 				case KEY:
 					if (b === QUOTE) {
 						this.#stringIsKey = true;
-						if (depth === 1) {
+						if (depth === listen) {
 							mode = DECODE_KEY;
 							this.#key.reset();
 						}
 						lex = STRING;
 					} else if (b === 0x7d && lex === OBJECT_OPEN) {
+						if (depth === listen && listen > 1) listen = this.#leave(listen);
 						depth--;
 						if (depth === 0) lex = DONE;
 						else {
@@ -245,7 +257,9 @@ export class JsonObjectTokenizer {
 					break;
 				case VALUE:
 				case ARRAY_OPEN: {
-					const wanted = depth === 1 && this.#wanted;
+					// Every element of an entered array is wanted.
+					if (inArray && depth === listen) this.#wanted = true;
+					const wanted = depth === listen && this.#wanted;
 					if (b === QUOTE) {
 						this.#stringIsKey = false;
 						if (wanted) {
@@ -254,12 +268,15 @@ export class JsonObjectTokenizer {
 						}
 						lex = STRING;
 					} else if (b === 0x7b || b === 0x5b) {
-						if (wanted) this.#handler.value("other", this.#number, this.#string);
+						const entered = wanted && this.#handler.enter?.(b === 0x5b) === true;
+						if (wanted && !entered) this.#handler.value("other", this.#number, this.#string);
 						inArray = b === 0x5b;
 						this.#arrays.set(depth, inArray);
 						depth++;
+						if (entered) listen = depth;
 						lex = inArray ? ARRAY_OPEN : OBJECT_OPEN;
 					} else if (b === 0x5d && lex === ARRAY_OPEN) {
+						if (depth === listen && listen > 1) listen = this.#leave(listen);
 						depth--;
 						inArray = this.#arrays.get(depth - 1);
 						lex = AFTER_VALUE;
@@ -338,7 +355,7 @@ export class JsonObjectTokenizer {
 						continue;
 					}
 					if (++this.#literalAt === this.#literal.length) {
-						if (depth === 1 && this.#wanted) this.#handler.value(this.#literalKind, this.#number, this.#string);
+						if (depth === listen && this.#wanted) this.#handler.value(this.#literalKind, this.#number, this.#string);
 						lex = AFTER_VALUE;
 					}
 					break;
@@ -381,6 +398,7 @@ export class JsonObjectTokenizer {
 		this.#offset += n;
 		this.#lex = lex;
 		this.#depth = depth;
+		this.#listen = listen;
 		this.#inArray = inArray;
 		this.#mode = mode;
 	}
