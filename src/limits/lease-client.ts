@@ -31,16 +31,16 @@ import { type NoteScope, type RejectionNotes, scopeKey } from "./rejection-notes
  * two slices per isolate (a slice is at most `maxFraction` of the limit):
  *   overshoot ≤ min(rate × ttlMs, isolates × 2 × maxFraction × limit)   per limit and scope.
  * With the defaults (5 s, 5%) that is at most 1/12 of a limit per minute, and 10% per isolate.
- * Output tokens are not leased: every grant requires the output buckets out of debt, and actual
- * usage is batched and sent with the next call, or once it is `maxFraction` of the output limit,
- * and at the latest `flushMs` after it was settled (a timer kept alive with `waitUntil`), or when
- * its scope is dropped from the isolate's table. Acceleration counts granted units when granted,
+ * Output tokens are leased like input: a request spends its `max_tokens` from a slice (the claim
+ * ACCOUNTING.md asks for), and settlement's correction (actual minus claimed) is batched and sent
+ * with the next call, or once it is `maxFraction` of the output limit, and at the latest `flushMs`
+ * after it was settled (a timer kept alive with `waitUntil`), or when its scope is dropped from
+ * the isolate's table. Acceleration counts granted units when granted,
  * and a grant is capped at the meter's headroom. Exact mode has no overshoot.
  *
- * Budgets. Costs are batched with the usage; the object answers every lease and flush with the
- * organisation's spent budgets, which the isolate then refuses locally until their period turns.
- * So a budget is overspent in lease mode by at most what the isolates admit in `flushMs` plus one
- * lease time after it is reached.
+ * Budgets are never leased: a request of an organisation with a budget, or whose model is not
+ * known yet (claimed in every pool), is claimed at the object as in exact mode, so money is exact
+ * in both modes.
  */
 
 /** What lease mode needs from the object, with the client's time bound already applied. */
@@ -68,6 +68,7 @@ export interface LeaseOptions {
 interface Slice {
 	requests: number;
 	inputTokens: number;
+	outputTokens: number;
 	readonly granted: number;
 	readonly expiresAt: number;
 }
@@ -91,8 +92,9 @@ interface Scope {
 	/** Requests waiting for the renewal in flight. */
 	waiting: number;
 	averageInput: number;
+	averageOutput: number;
 	renewal: Promise<void> | undefined;
-	returned: { requests: number; inputTokens: number };
+	returned: { requests: number; inputTokens: number; outputTokens: number };
 	pending: Pending;
 	snapshot: RateLimitSnapshot | undefined;
 	/** A timer flush is on its way. */
@@ -137,13 +139,14 @@ export class LeaseClient {
 	 * concurrent requests wait for it and spend what it brought before asking again. A budget the
 	 * object said is spent refuses at once, before any slice is spent.
 	 */
-	async admit(orgId: string, who: NoteScope, limits: ResolvedLimits, inputTokens: number): Promise<Decision> {
+	async admit(orgId: string, who: NoteScope, limits: ResolvedLimits, inputTokens: number, outputTokens = 0): Promise<Decision> {
 		const scope = this.#scope(orgId, limits);
-		const cost: Cost = { requests: 1, inputTokens, outputTokens: 0 };
+		const cost: Cost = { requests: 1, inputTokens, outputTokens };
 		const noteScope = { ...who, family: limits.pool?.family };
 		const spent = this.notes?.findBudget(orgId, noteScope, this.now());
 		if (spent !== undefined) return spent;
 		scope.averageInput += (inputTokens - scope.averageInput) * 0.2;
+		scope.averageOutput += (outputTokens - scope.averageOutput) * 0.2;
 		// Every pass either admits, refuses, or waits for a renewal that serves at least its initiator.
 		for (;;) {
 			const local = this.#spend(scope, orgId, who, cost, limits);
@@ -166,16 +169,17 @@ export class LeaseClient {
 	}
 
 	/**
-	 * More input for an admitted request whose body is arriving: from a local slice, or from a new
-	 * lease of at least `inputTokens`. Refused: nothing was taken.
+	 * More input (a body arriving) or output (its `max_tokens`, read at its end) for an admitted
+	 * request: from a local slice, or from a new lease of at least that. Refused: nothing was taken.
 	 */
-	async grow(orgId: string, who: NoteScope, limits: ResolvedLimits, inputTokens: number): Promise<GrowDecision> {
+	async grow(orgId: string, who: NoteScope, limits: ResolvedLimits, inputTokens: number, outputTokens = 0): Promise<GrowDecision> {
 		const scope = this.#scope(orgId, limits);
-		const cost: Cost = { requests: 0, inputTokens, outputTokens: 0 };
+		const cost: Cost = { requests: 0, inputTokens, outputTokens };
 		this.#expire(scope, this.now());
-		const slice = scope.slices.find((s) => s.inputTokens >= inputTokens);
+		const slice = scope.slices.find((s) => s.inputTokens >= inputTokens && s.outputTokens >= outputTokens);
 		if (slice !== undefined && scope.snapshot !== undefined) {
 			slice.inputTokens -= inputTokens;
+			slice.outputTokens -= outputTokens;
 			return { admitted: true, snapshot: scope.snapshot };
 		}
 		const decision = await this.#call(scope, orgId, limits, cost, true, who);
@@ -211,9 +215,9 @@ export class LeaseClient {
 	/** Sends a scope's batch now (and, for a dropped scope, every unit it still held). */
 	async #flush(scope: Scope): Promise<void> {
 		const returned = scope.returned;
-		const idle = scope.pending.since === undefined && returned.requests === 0 && returned.inputTokens === 0;
+		const idle = scope.pending.since === undefined && returned.requests === 0 && returned.inputTokens === 0 && returned.outputTokens === 0;
 		if (idle) return;
-		scope.returned = { requests: 0, inputTokens: 0 };
+		scope.returned = { requests: 0, inputTokens: 0, outputTokens: 0 };
 		const sent = takePending(scope);
 		let result: SettleResult | undefined;
 		try {
@@ -224,7 +228,7 @@ export class LeaseClient {
 				inputTokens: sent.inputTokens,
 				outputTokens: sent.outputTokens,
 				...(sent.spend.length > 0 ? { spend: sent.spend } : {}),
-				...(returned.requests > 0 || returned.inputTokens > 0 ? { returned } : {}),
+				...(returned.requests > 0 || returned.inputTokens > 0 || returned.outputTokens > 0 ? { returned } : {}),
 			});
 		} catch (error) {
 			// Returned units may have been credited already: drop them rather than risk twice.
@@ -252,6 +256,7 @@ export class LeaseClient {
 		for (const slice of scope.slices) {
 			scope.returned.requests += slice.requests;
 			scope.returned.inputTokens += slice.inputTokens;
+			scope.returned.outputTokens += slice.outputTokens;
 		}
 		scope.slices = [];
 		this.waitUntil(this.#flush(scope).catch(() => undefined));
@@ -268,10 +273,11 @@ export class LeaseClient {
 	#spend(scope: Scope, orgId: string, who: NoteScope, cost: Cost, limits: ResolvedLimits): Decision | undefined {
 		const now = this.now();
 		this.#expire(scope, now);
-		const slice = scope.slices.find((s) => s.requests >= cost.requests && s.inputTokens >= cost.inputTokens);
+		const slice = scope.slices.find((s) => s.requests >= cost.requests && s.inputTokens >= cost.inputTokens && s.outputTokens >= cost.outputTokens);
 		if (slice === undefined || scope.snapshot === undefined) return undefined;
 		slice.requests -= cost.requests;
 		slice.inputTokens -= cost.inputTokens;
+		slice.outputTokens -= cost.outputTokens;
 		const left = scope.slices.reduce((sum, s) => sum + s.requests, 0);
 		if (scope.renewal === undefined && left < this.#lowWater * scope.size) this.#renewAhead(scope, orgId, limits, who);
 		return this.#admission(scope, orgId, who, cost);
@@ -284,6 +290,7 @@ export class LeaseClient {
 			scope.slices.shift();
 			scope.returned.requests += slice.requests;
 			scope.returned.inputTokens += slice.inputTokens;
+			scope.returned.outputTokens += slice.outputTokens;
 			if (slice.requests > 0) scope.size = Math.max(1, slice.granted - slice.requests);
 		}
 	}
@@ -316,21 +323,23 @@ export class LeaseClient {
 		// Slices that last less than half their time: ask for twice as much.
 		if (start - scope.lastGrantAt < this.#ttlMs / 2) scope.size = Math.min(scope.size * 2, largest);
 		const inputCeiling = maxSlice(limits, "inputTokensPerMinute", this.#maxFraction);
+		const outputCeiling = maxSlice(limits, "outputTokensPerMinute", this.#maxFraction);
 		const held = scope.slices.reduce((sum, slice) => sum + slice.requests, 0);
 		const ceiling = Math.min(
 			largest,
 			// No more requests than the input tokens of a slice cover, and never more than two slices held.
 			scope.averageInput > 0 ? Math.floor(inputCeiling / scope.averageInput) : largest,
+			scope.averageOutput > 0 ? Math.floor(outputCeiling / scope.averageOutput) : largest,
 			2 * largest - held,
 		);
 		const requests = Math.max(need.requests, Math.min(Math.max(scope.size, scope.waiting + need.requests), ceiling));
 		const want: Cost = {
 			requests,
 			inputTokens: Math.max(need.inputTokens, Math.min(inputCeiling, Math.ceil(scope.averageInput * requests))),
-			outputTokens: 0,
+			outputTokens: Math.max(need.outputTokens, Math.min(outputCeiling, Math.ceil(scope.averageOutput * requests))),
 		};
 		const returned = scope.returned;
-		scope.returned = { requests: 0, inputTokens: 0 };
+		scope.returned = { requests: 0, inputTokens: 0, outputTokens: 0 };
 		const { spend, ...usage } = takePending(scope);
 		let decision: LeaseDecision;
 		try {
@@ -352,10 +361,11 @@ export class LeaseClient {
 			throw error;
 		}
 		if (!decision.admitted) return decision;
-		const taken = spendNeed ? need : { requests: 0, inputTokens: 0 };
+		const taken = spendNeed ? need : { requests: 0, inputTokens: 0, outputTokens: 0 };
 		scope.slices.push({
 			requests: decision.units.requests - taken.requests,
 			inputTokens: decision.units.inputTokens - taken.inputTokens,
+			outputTokens: decision.units.outputTokens - taken.outputTokens,
 			granted: decision.units.requests,
 			expiresAt: start + decision.ttlMs,
 		});
@@ -379,7 +389,7 @@ export class LeaseClient {
 		const family = scope.limits.pool?.family;
 		return {
 			admitted: true,
-			reservation: { orgId, workspaceId: who.workspaceId, inputTokens: cost.inputTokens, outputTokens: 0, via: "lease", keyId: who.keyId, family },
+			reservation: { orgId, workspaceId: who.workspaceId, inputTokens: cost.inputTokens, outputTokens: cost.outputTokens, via: "lease", keyId: who.keyId, family },
 			snapshot: {
 				requests: { ...snapshot.requests, remaining: snapshot.requests.remaining + requests },
 				inputTokens: input,
@@ -407,8 +417,9 @@ export class LeaseClient {
 			lastGrantAt: Number.NEGATIVE_INFINITY,
 			waiting: 0,
 			averageInput: 0,
+			averageOutput: 0,
 			renewal: undefined,
-			returned: { requests: 0, inputTokens: 0 },
+			returned: { requests: 0, inputTokens: 0, outputTokens: 0 },
 			pending: emptyPending(),
 			snapshot: undefined,
 			flushing: false,
@@ -422,7 +433,7 @@ export class LeaseClient {
 type LeaseGrantExhausted = SettleResult["exhausted"] | undefined;
 
 /** The largest slice of one limit: `fraction` of the stricter of the pool's and the workspace's. */
-function maxSlice(limits: ResolvedLimits, field: "requestsPerMinute" | "inputTokensPerMinute", fraction: number): number {
+function maxSlice(limits: ResolvedLimits, field: "requestsPerMinute" | "inputTokensPerMinute" | "outputTokensPerMinute", fraction: number): number {
 	const pool = limits.pool?.limits[field] ?? limits.organization[field];
 	return Math.max(1, Math.floor(Math.min(pool, limits.workspace?.limits[field] ?? pool) * fraction));
 }

@@ -111,9 +111,9 @@ export class LimiterClient implements Limiter {
 		const limits = resolveLimits(this.#options.tiers, request.orgId, request.workspaceId, request.family);
 		const who = { workspaceId: request.workspaceId, keyId: request.keyId };
 		const claim = request.claim;
-		// Money and pools of an unknown model are claimed at the object in either mode: a lease holds neither.
-		const exact = this.#lease === undefined || (claim !== undefined && (claim.nanos > 0 || (claim.alsoFamilies?.length ?? 0) > 0 || limits.budgets !== undefined));
-		if (!exact && this.#lease !== undefined) return this.#lease.admit(request.orgId, who, limits, inputTokens);
+		// Budgets, and the pools of a model not known yet, are claimed at the object in either mode: a lease holds neither.
+		const exact = this.#lease === undefined || (claim !== undefined && ((claim.alsoFamilies?.length ?? 0) > 0 || limits.budgets !== undefined));
+		if (!exact && this.#lease !== undefined) return this.#lease.admit(request.orgId, who, limits, inputTokens, units(request.outputTokens ?? 0, "outputTokens"));
 		const cost: Cost = { requests: 1, inputTokens, outputTokens: units(request.outputTokens ?? 0, "outputTokens") };
 		const noteScope = { ...who, family: limits.pool?.family };
 		const noted = this.#notes?.find(request.orgId, noteScope, cost, this.#now());
@@ -195,7 +195,7 @@ export class LimiterClient implements Limiter {
 		if (reservation.claimId === undefined) {
 			if (this.#lease === undefined || reservation.via !== "lease") throw new Error("only a claim, or a lease-mode admission, can grow");
 			const limits = resolveLimits(this.#options.tiers, reservation.orgId, reservation.workspaceId, reservation.family);
-			return this.#lease.grow(reservation.orgId, { workspaceId: reservation.workspaceId, keyId: reservation.keyId }, limits, inputTokens);
+			return this.#lease.grow(reservation.orgId, { workspaceId: reservation.workspaceId, keyId: reservation.keyId }, limits, inputTokens, outputTokens);
 		}
 		const claimId = reservation.claimId;
 		return this.#call(reservation.orgId, (stub) =>

@@ -280,7 +280,7 @@ export interface ObjectSettleRequest {
 	/** Costs to add to the spend of the organisation and of the workspaces and keys named. */
 	readonly spend?: readonly SpendCharge[] | undefined;
 	/** Unspent units of leases the isolate gives back (a dropped lease). */
-	readonly returned?: Pick<Cost, "requests" | "inputTokens"> | undefined;
+	readonly returned?: (Pick<Cost, "requests" | "inputTokens"> & { readonly outputTokens?: number }) | undefined;
 }
 
 /** `settle` RPC answer: the organisation's budgets that are spent now (so isolates can refuse locally). */
@@ -297,7 +297,7 @@ export interface LeaseRequest {
 	/** The grant the isolate would like (at least `need`); granted as far as available. */
 	readonly want: Cost;
 	/** Unspent units of expired leases, credited back before the grant. */
-	readonly returned: Pick<Cost, "requests" | "inputTokens">;
+	readonly returned: Pick<Cost, "requests" | "inputTokens"> & { readonly outputTokens?: number };
 	/** Batched signed usage corrections, applied before the grant (`requests`: refunds and moves). */
 	readonly usage: Pick<Cost, "inputTokens" | "outputTokens"> & { readonly requests?: number };
 	/** How long the isolate may spend the grant, ms (clamped by the object). */

@@ -253,11 +253,11 @@ export class UsageObject extends DurableObject {
 			inputTokens: checkedDelta(move.inputTokens, `moves[${i}].inputTokens`),
 			outputTokens: checkedDelta(move.outputTokens, `moves[${i}].outputTokens`),
 		}));
-		const returned = request.returned === undefined ? undefined : checkedCost({ ...request.returned, outputTokens: 0 }, "returned");
+		const returned = request.returned === undefined ? undefined : checkedCost({ outputTokens: 0, ...request.returned }, "returned");
 		const charges = checkedCharges(request.spend);
 		const ledger = this.#load();
 		const now = this.clock();
-		if (returned !== undefined) moves.push({ limits: request.limits, requests: -returned.requests, inputTokens: -returned.inputTokens, outputTokens: 0 });
+		if (returned !== undefined) moves.push({ limits: request.limits, requests: -returned.requests, inputTokens: -returned.inputTokens, outputTokens: -returned.outputTokens });
 		this.#correct([first, ...moves], now);
 		if (charges.length > 0) {
 			ledger.add(charges, request.limits.budgets, now);
@@ -278,11 +278,11 @@ export class UsageObject extends DurableObject {
 	#lease(request: LeaseRequest): LeaseDecision {
 		const need = checkedCost(request.need, "need");
 		const want = checkedCost(request.want, "want");
-		const returned = checkedCost({ ...request.returned, outputTokens: 0 }, "returned");
+		const returned = checkedCost({ outputTokens: 0, ...request.returned }, "returned");
 		const owed = {
 			requests: checkedDelta(request.usage.requests ?? 0, "usage.requests") - returned.requests,
 			inputTokens: checkedDelta(request.usage.inputTokens, "usage.inputTokens") - returned.inputTokens,
-			outputTokens: checkedDelta(request.usage.outputTokens, "usage.outputTokens"),
+			outputTokens: checkedDelta(request.usage.outputTokens, "usage.outputTokens") - returned.outputTokens,
 		};
 		const charges = checkedCharges(request.spend);
 		const ledger = this.#load();
@@ -304,7 +304,11 @@ export class UsageObject extends DurableObject {
 		};
 		const acceleration = request.limits.acceleration;
 		const room = acceleration === undefined ? Number.POSITIVE_INFINITY : meter.headroom(this.#meter, acceleration, now);
-		const units = { requests: grant("requests", room), inputTokens: grant("input_tokens", Number.POSITIVE_INFINITY), outputTokens: need.outputTokens };
+		const units = {
+			requests: grant("requests", room),
+			inputTokens: grant("input_tokens", Number.POSITIVE_INFINITY),
+			outputTokens: grant("output_tokens", Number.POSITIVE_INFINITY),
+		};
 		this.#charge(specs, units, request.limits, now);
 		const ttlMs = Math.min(MAX_LEASE_TTL_MS, Math.max(1, Math.floor(request.ttlMs)));
 		const exhausted = ledger.exhausted(request.limits.budgets, request.limits.workspace?.id, now);

@@ -18,6 +18,17 @@ describe("lease mode", () => {
 		expect(limiter.stats.objectCalls / limiter.stats.admits).toBeLessThan(0.1);
 	});
 
+	it("claims each request's max_tokens from the lease: concurrent requests cannot pass the output limit", async () => {
+		const orgId = newOrg();
+		const clock = fakeClock();
+		await usageObject(orgId, clock);
+		const limiter = client(tierTable({ requests_per_minute: 1000, output_tokens_per_minute: 1000 }), clock, { mode: "lease", lease: { maxFraction: 1 } });
+		const decisions = await Promise.all(Array.from({ length: 6 }, () => limiter.admit({ orgId, inputTokens: 0, outputTokens: 400 })));
+		expect(decisions.filter((decision) => decision.admitted)).toHaveLength(2);
+		expect(decisions.find((decision) => !decision.admitted)).toMatchObject({ limit: "output_tokens" });
+		await Promise.all(limiter.background);
+	});
+
 	it("asks for the next slice in the background before the current one runs out", async () => {
 		const orgId = newOrg();
 		const clock = fakeClock();

@@ -107,7 +107,7 @@ export class RequestClaim {
 		if (used.costNanos > 0) state.decisions.spend = { outcome: "charged", family: used.family ?? null, cost_usd: usd(used.costNanos) };
 		try {
 			if (reservation.claimId !== undefined) await client.settleClaim(reservation, used);
-			else await client.settle({ ...reservation, inputTokens: this.#inputTokens }, used);
+			else await client.settle({ ...reservation, inputTokens: this.#inputTokens, outputTokens: this.#outputTokens }, used);
 		} catch (error) {
 			console.warn({ request_id: state.requestId, message: "usage not settled", error: String(error) });
 		}
