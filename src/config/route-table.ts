@@ -26,8 +26,12 @@ export interface Route {
 	readonly contentType: string | undefined;
 	/** Whether the origin receives the client's API key (default false: it never does). */
 	readonly forwardApiKey: boolean;
-	/** Whether requests charge input tokens (estimated from the body's length) to usage limits. */
+	/** Whether requests are Messages whose usage is claimed and settled (input, `max_tokens`, money). */
 	readonly meterTokens: boolean;
+	/** Whether requests create Message Batches whose requests' usage is claimed at the batch price. */
+	readonly meterBatches: boolean;
+	/** Whether answers are a batch's results, whose lines' usage settles the batch's claim. */
+	readonly settleBatchResults: boolean;
 	/** What happens when the usage object cannot answer: admit, refuse with 529, or a local limit. */
 	readonly limiterFailure: "open" | "closed" | "local";
 	/** The longest wait for the origin's response headers, in ms (`504 timeout_error` past it). */
@@ -62,6 +66,8 @@ const FIELDS = new Set([
 	"content_type",
 	"forward_api_key",
 	"meter_tokens",
+	"meter_batches",
+	"settle_batch_results",
 	"limiter_failure",
 	"response_timeout_seconds",
 	"stream_idle_timeout_seconds",
@@ -113,6 +119,17 @@ function parseRoute(entry: unknown, at: string): Route {
 	if (auth && group === undefined) {
 		throw new ConfigError(`${at}.group`, "is required when auth is on: it names the scope an API key needs for the route");
 	}
+	const meterTokens = parseFlag(fields.meter_tokens, `${at}.meter_tokens`) ?? false;
+	const meterBatches = parseFlag(fields.meter_batches, `${at}.meter_batches`) ?? false;
+	const settleBatchResults = parseFlag(fields.settle_batch_results, `${at}.settle_batch_results`) ?? false;
+	if (meterTokens && meterBatches) throw new ConfigError(`${at}.meter_batches`, "cannot be set with meter_tokens: a route's bodies are Messages or batches, not both");
+	for (const [flag, on] of [
+		["meter_tokens", meterTokens],
+		["meter_batches", meterBatches],
+		["settle_batch_results", settleBatchResults],
+	] as const) {
+		if (on && !auth) throw new ConfigError(`${at}.${flag}`, "needs auth: usage is charged to the organisation of the request's API key");
+	}
 	return {
 		name: parseName(fields.name, `${at}.name`) ?? `${methods.join("|")} ${path}`,
 		methods,
@@ -125,7 +142,9 @@ function parseRoute(entry: unknown, at: string): Route {
 		requireVersion: parseFlag(fields.require_anthropic_version, `${at}.require_anthropic_version`) ?? path.startsWith("/v1/"),
 		contentType: parseMediaType(fields.content_type, `${at}.content_type`),
 		forwardApiKey: parseFlag(fields.forward_api_key, `${at}.forward_api_key`) ?? false,
-		meterTokens: parseFlag(fields.meter_tokens, `${at}.meter_tokens`) ?? false,
+		meterTokens,
+		meterBatches,
+		settleBatchResults,
 		limiterFailure: parseFailurePolicy(fields.limiter_failure, `${at}.limiter_failure`),
 		responseTimeoutMs: parseSeconds(fields.response_timeout_seconds, `${at}.response_timeout_seconds`, TEN_MINUTES, 1e-3) * 1000,
 		streamIdleTimeoutMs: parseSeconds(fields.stream_idle_timeout_seconds, `${at}.stream_idle_timeout_seconds`, 300, 1e-3) * 1000,

@@ -133,6 +133,7 @@ export interface ConsoleStub {
 	grow(request: object): Promise<unknown>;
 	settle(request: object): Promise<unknown>;
 	settleClaim(request: object): Promise<unknown>;
+	holdForBatch(request: object): Promise<unknown>;
 	lease(request: object): Promise<unknown>;
 }
 
@@ -192,6 +193,7 @@ export class ConsoleLink {
 			grow: (request: object) => exchange((extra) => stub.grow({ ...request, ...extra })),
 			settle: (request: object) => exchange((extra) => stub.settle({ ...request, ...extra })),
 			settleClaim: (request: object) => exchange((extra) => stub.settleClaim({ ...request, ...extra })),
+			holdForBatch: (request: object) => exchange((extra) => stub.holdForBatch({ ...request, ...extra })),
 			lease: (request: object) => exchange((extra) => stub.lease({ ...request, ...extra })),
 		} as S;
 	}

@@ -66,18 +66,21 @@ export async function enforceLimits(
 ): Promise<LimitOutcome> {
 	if (config.tiers === undefined || usage === undefined) return { headers: {} };
 	const tiers = config.tiers;
-	const metered = route.meterTokens;
-	const fields = metered ? (body.fields ?? { known: false }) : { known: true };
+	const meter = route.meterTokens ? "messages" : route.meterBatches ? "batch" : undefined;
+	const metered = meter !== undefined;
+	const batch = meter === "batch";
+	// A batch's requests are read as its body passes; a message's fields, when the peek could.
+	const fields = meter === "messages" ? (body.fields ?? { known: false }) : batch ? { known: !body.present } : { known: true };
 	const inputTokens = metered && body.lengthKnown ? tokensOf(body.declared ?? 0) : 0;
 	const outputTokens = fields.maxTokens ?? 0;
 	const client = clientFor(usage, config, tiers);
 	// A model seen before the body's object closed is a hint: claimed in its pool, checked again at the body's end.
 	const modelSeen = fields.known || fields.model !== undefined;
-	const named = metered && modelSeen ? familyFor(tiers, identity.orgId, fields.model) : undefined;
-	const unknownPools = metered && !modelSeen ? pooledFamilies(tiers, identity.orgId).map((family) => family.name) : [];
-	const nanos = metered ? claimCost(pricesFor(tiers, identity.orgId, fields.model, modelSeen), inputTokens, outputTokens) : 0;
+	const named = meter === "messages" && modelSeen ? familyFor(tiers, identity.orgId, fields.model) : undefined;
+	const unknownPools = meter === "messages" && !modelSeen ? pooledFamilies(tiers, identity.orgId).map((family) => family.name) : [];
+	const nanos = metered ? claimCost(pricesFor(tiers, identity.orgId, fields.model, modelSeen && !batch), inputTokens, outputTokens, batch) : 0;
 	const grows = metered && body.present && !body.lengthKnown;
-	const needsClaim = metered && (inputTokens > 0 || outputTokens > 0 || nanos > 0 || grows || !fields.known);
+	const needsClaim = metered && (inputTokens > 0 || outputTokens > 0 || nanos > 0 || grows || !fields.known || batch);
 	let decision: Decision;
 	try {
 		decision = await client.admit({
@@ -87,7 +90,8 @@ export async function enforceLimits(
 			inputTokens,
 			outputTokens,
 			family: named?.limits === undefined ? undefined : named.name,
-			...(needsClaim ? { claim: { nanos, alsoFamilies: unknownPools } } : {}),
+			// A batch's claim outlives its request (held until its results are read): only the object can hold it.
+			...(needsClaim ? { claim: { nanos, alsoFamilies: unknownPools, atObject: batch } } : {}),
 			// For the operator console: the last refusal's request ID.
 			requestId: state.requestId,
 		});
@@ -116,7 +120,7 @@ export async function enforceLimits(
 		reservation: decision.reservation,
 		state,
 		waitUntil,
-		metered,
+		meter,
 		fields: { known: fields.known, model: fields.model, maxTokens: outputTokens },
 		claimed: { inputTokens, outputTokens, nanos },
 		grows,

@@ -22,6 +22,7 @@ import {
 	type SpendCharge,
 	type Usage,
 } from "./limiter";
+import { batchClaimId } from "./claims/claim-book";
 import { RejectionNotes } from "./rejection-notes";
 import { resolveLimits, type TierTable } from "./tiers";
 
@@ -30,6 +31,7 @@ export interface UsageStub {
 	admit(request: ObjectAdmitRequest): Promise<Decision>;
 	grow(request: ObjectGrowRequest): Promise<GrowDecision>;
 	settleClaim(request: ObjectSettleClaimRequest): Promise<SettleClaimResult>;
+	holdForBatch(request: { orgId: string; claimId: string; batchId: string }): Promise<{ held: boolean }>;
 	/** Older objects (and test doubles) answer nothing. */
 	settle(request: ObjectSettleRequest): Promise<SettleResult | undefined> | Promise<void>;
 	lease(request: LeaseRequest): Promise<LeaseDecision>;
@@ -112,7 +114,7 @@ export class LimiterClient implements Limiter {
 		const who = { workspaceId: request.workspaceId, keyId: request.keyId };
 		const claim = request.claim;
 		// Budgets, and the pools of a model not known yet, are claimed at the object in either mode: a lease holds neither.
-		const exact = this.#lease === undefined || (claim !== undefined && ((claim.alsoFamilies?.length ?? 0) > 0 || limits.budgets !== undefined));
+		const exact = this.#lease === undefined || (claim !== undefined && (claim.atObject === true || (claim.alsoFamilies?.length ?? 0) > 0 || limits.budgets !== undefined));
 		if (!exact && this.#lease !== undefined) return this.#lease.admit(request.orgId, who, limits, inputTokens, units(request.outputTokens ?? 0, "outputTokens"));
 		const cost: Cost = { requests: 1, inputTokens, outputTokens: units(request.outputTokens ?? 0, "outputTokens") };
 		const noteScope = { ...who, family: limits.pool?.family };
@@ -234,6 +236,24 @@ export class LimiterClient implements Limiter {
 				used: cost,
 				...(nanos > 0 ? { spend: [{ workspaceId: reservation.workspaceId, keyId: reservation.keyId, nanos }] } : {}),
 			}),
+		);
+	}
+
+	/** Hands a created batch its creation request's claim, held at the object until the batch's results are read. */
+	async holdForBatch(reservation: Reservation, batchId: string): Promise<boolean> {
+		const claimId = reservation.claimId;
+		if (claimId === undefined) throw new Error("only a claim held at the object can be held for a batch");
+		const answer = await this.#call(reservation.orgId, (stub) => stub.holdForBatch({ orgId: reservation.orgId, claimId, batchId }));
+		return answer.held;
+	}
+
+	/** Settles a batch's claim with its results' usage, once: a batch already settled (or never held) changes nothing. */
+	async settleBatch(orgId: string, batchId: string, used: { inputTokens: number; outputTokens: number; costNanos: number }): Promise<SettleClaimResult> {
+		const limits = resolveLimits(this.#options.tiers, orgId);
+		const cost: Cost = { requests: 1, inputTokens: units(used.inputTokens, "inputTokens"), outputTokens: units(used.outputTokens, "outputTokens") };
+		const nanos = units(used.costNanos, "costNanos");
+		return this.#call(orgId, (stub) =>
+			stub.settleClaim({ orgId, claimId: batchClaimId(batchId), limits, used: cost, ...(nanos > 0 ? { spend: [{ nanos }] } : {}) }),
 		);
 	}
 

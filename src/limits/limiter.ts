@@ -154,7 +154,7 @@ export interface AdmitRequest {
 	 * claimed in besides `family`'s (a request whose model is not known yet). Absent: the admission
 	 * is final but for a refund.
 	 */
-	readonly claim?: { readonly nanos: number; readonly alsoFamilies?: readonly string[] | undefined } | undefined;
+	readonly claim?: { readonly nanos: number; readonly alsoFamilies?: readonly string[] | undefined; readonly atObject?: boolean | undefined } | undefined;
 }
 
 /** The origin's actual `usage` for an admitted request. */

@@ -16,13 +16,18 @@ export const PERIODS: readonly Period[] = ["day", "month"];
 export type BudgetScope = "organization" | "workspace" | "key";
 export const BUDGET_SCOPES: readonly BudgetScope[] = ["organization", "workspace", "key"];
 
-/** Nano-dollars per token, by kind of token. */
+/** Nano-dollars per token, by kind of token; and what a Message Batch pays of that. */
 export interface Price {
 	readonly input: number;
 	readonly output: number;
 	readonly cacheWrite: number;
 	readonly cacheRead: number;
+	/** The fraction of these prices a request in a Message Batch costs (default 0.5, as the API's batch discount). */
+	readonly batchFactor: number;
 }
+
+/** What a batched request pays of the price, unless the price says otherwise. */
+export const DEFAULT_BATCH_FACTOR = 0.5;
 
 /** Nano-dollars a scope may spend per period; a period not set is unlimited. */
 export interface PeriodBudgets {
@@ -68,7 +73,7 @@ const MAX_BUDGET_USD = 1_000_000;
 
 /** `[... price]`: USD per million tokens of each kind, at most three decimals (a nano-dollar a token). */
 export function parsePrice(value: unknown, at: string): Price {
-	const fields = fieldsOf(value, at, ["input", "output", "cache_write", "cache_read"]);
+	const fields = fieldsOf(value, at, ["input", "output", "cache_write", "cache_read", "batch_factor"]);
 	const read = (field: string): number => {
 		const usd = number(fields[field], `${at}.${field}`, { min: 0, max: MAX_PRICE_USD });
 		const nanos = Math.round(usd * NANOS_PER_TOKEN_PER_USD_PER_MILLION);
@@ -77,7 +82,8 @@ export function parsePrice(value: unknown, at: string): Price {
 		}
 		return nanos;
 	};
-	return { input: read("input"), output: read("output"), cacheWrite: read("cache_write"), cacheRead: read("cache_read") };
+	const batchFactor = fields.batch_factor === undefined ? DEFAULT_BATCH_FACTOR : number(fields.batch_factor, `${at}.batch_factor`, { min: 0, max: 1, above: true });
+	return { input: read("input"), output: read("output"), cacheWrite: read("cache_write"), cacheRead: read("cache_read"), batchFactor };
 }
 
 /** `budgets = { organization = { day = 5 }, workspace = { month = 50 }, key = { day = 1 } }`, in USD. */
@@ -108,6 +114,11 @@ export function parsePeriodBudgets(value: unknown, at: string): PeriodBudgets {
 export function costOf(price: Price, tokens: Tokens): number {
 	const cost = tokens.input * price.input + tokens.output * price.output + tokens.cacheWrite * price.cacheWrite + tokens.cacheRead * price.cacheRead;
 	return Math.min(cost, Number.MAX_SAFE_INTEGER);
+}
+
+/** The cost of `tokens` of a batched request at `price`, in nano-dollars (whole, rounded up). */
+export function batchCostOf(price: Price, tokens: Tokens): number {
+	return Math.ceil(costOf(price, tokens) * price.batchFactor);
 }
 
 /** The period containing `now`: its name (`2026-05-02`, `2026-05`) and when the next begins. */

@@ -27,7 +27,7 @@ import type { RevocationList } from "./revocations";
 import type { BudgetHit } from "./spend";
 import { SpendLedger, type SpendLine } from "./spend-ledger";
 import * as bucket from "./token-bucket";
-import { CLAIM_TTL_MS, ClaimBook, type ClaimsSummary, type HeldClaim } from "./claims/claim-book";
+import { batchClaimId, CLAIM_TTL_MS, ClaimBook, type ClaimsSummary, type HeldClaim } from "./claims/claim-book";
 
 /** Untouched this long, every bucket is full again, even one at the deepest debt. */
 const MIN_IDLE_MS = (bucket.MAX_DEBT_MINUTES + 1) * bucket.MINUTE_MS;
@@ -352,6 +352,20 @@ export class UsageObject extends DurableObject {
 	settleClaim(request: ObjectSettleClaimRequest): SettleClaimResult & { console?: ConsoleDownlink } {
 		this.#heard(request);
 		return this.#consoleState().answer(request, this.#settleClaim(request), this.clock());
+	}
+
+	/**
+	 * A created batch takes over its creation request's claim (`batch:<batchId>`): held against
+	 * budgets and limits until its results are read through the guard, or charged when it expires.
+	 */
+	holdForBatch(request: { orgId: string; claimId: string; batchId: string }): { held: boolean } {
+		this.#heard(request);
+		const claims = this.#claimBook();
+		const claim = claims.get(String(request.claimId));
+		const batchId = String(request.batchId);
+		if (claim === undefined || !/^[\x21-\x7e]{1,128}$/.test(batchId) || claims.get(batchClaimId(batchId)) !== undefined) return { held: false };
+		claims.holdForBatch(claim, batchId, this.clock());
+		return { held: true };
 	}
 
 	/** What the claims outstanding hold, and what settlements charged (the invariant tests read it). */

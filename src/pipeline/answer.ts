@@ -8,6 +8,7 @@ import type { Admitted, Overload } from "../overload/admission";
 import { clientResponseHeaders } from "../proxy/headers";
 import { honestEventStream } from "../proxy/honest-stream";
 import { normaliseOriginError } from "../proxy/origin-error";
+import { parseJsonObject } from "../lib/parse-json";
 import { rewriteResponseUrls } from "../proxy/rewrite-urls";
 import { sseUsageReader, sseUsageTap } from "../sse/sse-usage";
 import type { Exchange } from "./exchange";
@@ -105,6 +106,10 @@ export async function answer(exchange: Exchange, slot: Admitted, overload: Overl
 		return new Response(null, response);
 	}
 	const usage = meter === "json" ? usageReader() : undefined;
+	// A batch's results settle the batch's claim as they pass; a created batch takes over this request's claim.
+	const batchId = route.settleBatchResults && upstream.status < 300 ? request.params?.id : undefined;
+	const results = batchId === undefined ? undefined : claim?.batchResults(batchId);
+	const created = route.meterBatches && upstream.status < 300 ? claim : undefined;
 	const length = declaredLength(response.headers);
 	if (typeof length === "number" && length <= SMALL_BODY_BYTES) {
 		// Most answers are a few KB of JSON: one bounded read costs far less than a stream watch,
@@ -123,15 +128,26 @@ export async function answer(exchange: Exchange, slot: Admitted, overload: Overl
 			throw new GuardError(502, "The upstream service sent more than its content-length.", { type: "api_error" });
 		}
 		usage?.push(whole);
+		results?.push(whole);
+		results?.end(true);
+		const id = created === undefined ? undefined : parseJsonObject(new TextDecoder().decode(whole))?.id;
+		if (typeof id === "string") created?.holdForBatch(id);
 		finish(usage?.end() ?? {}, whole.byteLength);
 		return new Response(whole, response);
 	}
 	const watched = watchBody(source, {
 		length: typeof length === "number" ? length : undefined,
 		idleMs,
-		onChunk: usage ? (chunk) => usage.push(chunk) : undefined,
+		onChunk:
+			usage || results
+				? (chunk) => {
+						usage?.push(chunk);
+						results?.push(chunk);
+					}
+				: undefined,
 		onEnd: (bytes, end) => {
 			if (end === "stalled") stalled("response-body");
+			results?.end(end === "complete");
 			finish(usage?.end() ?? {}, end === "complete" || typeof length !== "number" ? bytes : undefined);
 		},
 	});

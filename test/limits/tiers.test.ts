@@ -55,7 +55,7 @@ describe("tiers", () => {
 			family: "sonnet",
 			limits: { requestsPerMinute: 50, inputTokensPerMinute: 30_000, outputTokensPerMinute: 8000 },
 		});
-		expect(familyFor(table, "org_budget", "claude-sonnet-4-6")?.price).toEqual({ input: 3000, output: 15_000, cacheWrite: 3750, cacheRead: 300 });
+		expect(familyFor(table, "org_budget", "claude-sonnet-4-6")?.price).toEqual({ input: 3000, output: 15_000, cacheWrite: 3750, cacheRead: 300, batchFactor: 0.5 });
 		expect(familyFor(table, "org_budget", "claude-3-haiku-20240307")).toMatchObject({ name: "haiku3", limits: undefined, countCacheReads: true });
 	});
 
@@ -146,6 +146,8 @@ describe("tiers: configuration errors name the field", () => {
 			"TIERS.default.price.input: must have at most three decimals",
 		],
 		["budgets without a price", { TIERS: { default: { ...DEFAULT, budgets: { organization: { day: 5 } } } } }, "TIERS.default.price: is required when the tier has budgets"],
+		["a batch factor of 0", { TIERS: { default: { ...DEFAULT, price: { input: 3, output: 15, cache_write: 3.75, cache_read: 0.3, batch_factor: 0 } } } }, "TIERS.default.price.batch_factor: must be a number"],
+		["a batch factor over 1", { TIERS: { default: { ...DEFAULT, price: { input: 3, output: 15, cache_write: 3.75, cache_read: 0.3, batch_factor: 1.5 } } } }, "TIERS.default.price.batch_factor: must be a number"],
 		[
 			"a budget of nothing",
 			{ TIERS: { default: { ...DEFAULT, price: { input: 1, output: 1, cache_write: 1, cache_read: 1 }, budgets: { key: { day: 0 } } } } },

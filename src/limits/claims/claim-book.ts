@@ -21,18 +21,26 @@ export interface HeldClaim {
 	readonly keyId?: string | undefined;
 	/** When an unsettled claim is settled as charged (its isolate is gone), epoch ms. */
 	readonly expiresAt: number;
+	/** A created Message Batch's claim, held until its results are read (not a request in flight). */
+	readonly batch?: boolean;
 }
 
 /** What the claims outstanding hold, and what settlements charged since the object's state began. */
 export interface ClaimsSummary {
+	/** Claims of requests in flight (or lost with their isolate until they expire). */
 	readonly outstanding: number;
 	readonly held: { readonly requests: number; readonly inputTokens: number; readonly outputTokens: number; readonly nanos: number };
+	/** Claims of created Message Batches, held until their results are read, and their money. */
+	readonly batches: { readonly held: number; readonly nanos: number };
 	readonly settled: number;
 	readonly settledNanos: number;
 }
 
 /** A claim nobody settles is settled as charged after this long: longer than any request may run. */
 export const CLAIM_TTL_MS = 60 * 60_000;
+
+/** A batch's claim waits this long for its results to be read (the API keeps them 29 days), then is charged. */
+export const BATCH_HOLD_MS = 30 * 24 * 60 * 60_000;
 
 /**
  * The claims outstanding of one organisation, in its usage object's SQLite (so a restart loses
@@ -83,6 +91,15 @@ export class ClaimBook {
 		);
 	}
 
+	/** Turns a request's claim into its batch's (`batch:<id>`), held until the batch's results are read. */
+	holdForBatch(claim: HeldClaim, batchId: string, now: number): HeldClaim {
+		if (this.#claims.delete(claim.id)) this.#hold(claim, -1);
+		this.sql.exec("DELETE FROM claims WHERE id = ?", claim.id);
+		const held: HeldClaim = { ...claim, id: batchClaimId(batchId), batch: true, expiresAt: now + BATCH_HOLD_MS };
+		this.put(held);
+		return held;
+	}
+
 	/** Removes a settled claim and counts the settlement with the money it charged. */
 	settled(claim: HeldClaim, chargedNanos: number): void {
 		if (this.#claims.delete(claim.id)) this.#hold(claim, -1);
@@ -117,13 +134,21 @@ export class ClaimBook {
 
 	summary(): ClaimsSummary {
 		const held = { requests: 0, inputTokens: 0, outputTokens: 0, nanos: 0 };
+		const batches = { held: 0, nanos: 0 };
+		let outstanding = 0;
 		for (const claim of this.#claims.values()) {
+			if (claim.batch === true) {
+				batches.held += 1;
+				batches.nanos += claim.nanos;
+				continue;
+			}
+			outstanding += 1;
 			held.requests += claim.requests;
 			held.inputTokens += claim.inputTokens;
 			held.outputTokens += claim.outputTokens;
 			held.nanos += claim.nanos;
 		}
-		return { outstanding: this.#claims.size, held, settled: this.#settled, settledNanos: this.#settledNanos };
+		return { outstanding, held, batches, settled: this.#settled, settledNanos: this.#settledNanos };
 	}
 
 	/** After the object's storage was deleted (only ever with no claim outstanding). */
@@ -149,4 +174,9 @@ export function claimScopes(workspaceId: string | undefined, keyId: string | und
 	if (workspaceId !== undefined) scopes.push(`ws:${workspaceId}`);
 	if (keyId !== undefined) scopes.push(`key:${keyId}`);
 	return scopes;
+}
+
+/** The claim id of a created batch's claim. */
+export function batchClaimId(batchId: string): string {
+	return `batch:${batchId}`;
 }

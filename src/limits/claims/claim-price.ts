@@ -1,5 +1,5 @@
 import type { Family } from "../families";
-import { costOf, type Price } from "../spend";
+import { batchCostOf, costOf, type Price } from "../spend";
 import { familyFor, type TierTable, tierOf } from "../tiers";
 
 /** Bytes per token for every estimate the guard makes itself: a body's input, an answer's delivered output. */
@@ -25,10 +25,13 @@ export function pricesFor(tiers: TierTable, orgId: string, model: string | undef
 	return prices.filter((price): price is Price => price !== undefined);
 }
 
-/** The most `input` and `output` tokens can cost at any of `prices`, nano-dollars (0 when unpriced). */
-export function claimCost(prices: readonly Price[], input: number, output: number): number {
+/** The most `input` and `output` tokens can cost at any of `prices` (at the batch price for a batch), nano-dollars (0 when unpriced). */
+export function claimCost(prices: readonly Price[], input: number, output: number, batch = false): number {
 	let most = 0;
-	for (const price of prices) most = Math.max(most, costOf(price, { input, output, cacheWrite: 0, cacheRead: 0 }));
+	for (const price of prices) {
+		const tokens = { input, output, cacheWrite: 0, cacheRead: 0 };
+		most = Math.max(most, batch ? batchCostOf(price, tokens) : costOf(price, tokens));
+	}
 	return most;
 }
 

@@ -1,12 +1,14 @@
 import type { GuardError } from "../../errors/guard-error";
 import type { PumpClaim } from "../../lib/counting-pump";
+import { batchResultsUsage } from "../../lib/batch-results";
+import { type BatchScan, scanBatchRequests } from "../../lib/json/batch-requests";
 import { type FieldScan, scanTopLevelFields } from "../../lib/json/top-level-fields";
 import type { RequestState } from "../../lib/request-state";
 import type { ReportedUsage } from "../../lib/usage-tap";
 import type { Family } from "../families";
 import type { GrowDecision, Rejection, Reservation } from "../limiter";
 import type { LimiterClient } from "../limiter-client";
-import { costOf, type Price, usd } from "../spend";
+import { batchCostOf, costOf, type Price, usd } from "../spend";
 import { familyFor, type TierTable, tierOf } from "../tiers";
 import { claimCost, pricesFor, tokensOf } from "./claim-price";
 
@@ -37,8 +39,8 @@ export interface ClaimContext {
 	readonly reservation: Reservation;
 	readonly state: RequestState;
 	readonly waitUntil: (promise: Promise<unknown>) => void;
-	/** Whether the route's bodies are prompts (input and output tokens, money). */
-	readonly metered: boolean;
+	/** What the route's bodies are: Messages or batches of them (input and output tokens, money), or neither. */
+	readonly meter: "messages" | "batch" | undefined;
 	/**
 	 * The model and `max_tokens` as admission read them; `known` false when the body's whole object
 	 * was not seen (what was seen so far is a hint: a later duplicate may replace it).
@@ -71,13 +73,14 @@ export class RequestClaim {
 	#settled = false;
 	#rejection: Rejection | undefined;
 	#scan: FieldScan | undefined;
+	#batchScan: BatchScan | undefined;
 
 	constructor(private readonly context: ClaimContext) {
 		this.#inputTokens = context.claimed.inputTokens;
 		this.#outputTokens = context.claimed.outputTokens;
 		this.#nanos = context.claimed.nanos;
 		this.#model = context.fields.model;
-		const needsFields = context.metered && !context.fields.known;
+		const needsFields = context.meter !== undefined && !context.fields.known;
 		this.growth = context.grows || needsFields ? this.#bodyGrowth(needsFields) : undefined;
 	}
 
@@ -115,7 +118,8 @@ export class RequestClaim {
 
 	/** What the request used, by how it ended (see the README's "Usage limits"). */
 	#used(end: ClaimEnd) {
-		const { tiers, orgId, metered } = this.context;
+		const { tiers, orgId } = this.context;
+		const metered = this.context.meter !== undefined;
 		const estimate = (bytes: number) => (metered ? Math.max(this.#inputTokens, tokensOf(bytes)) : 0);
 		if (end.kind === "not-received") return this.#usage({ counted: false, input: 0, output: 0, nanos: 0, basis: "not-received" });
 		if (end.kind === "refused" || !metered) {
@@ -178,12 +182,93 @@ export class RequestClaim {
 
 	#priced(model: string | undefined, input: number, output: number): number {
 		const known = model !== undefined || this.#model !== undefined;
-		return claimCost(pricesFor(this.context.tiers, this.context.orgId, model ?? this.#model, known), input, output);
+		return claimCost(pricesFor(this.context.tiers, this.context.orgId, model ?? this.#model, known), input, output, this.context.meter === "batch");
+	}
+
+	/**
+	 * What a batch's requests may cost: every request's `max_tokens` at its model's batch price, and
+	 * the body's input at the dearest batch price of the models it names (the tier's dearest for a
+	 * request whose model is unknown).
+	 */
+	#batchCost(scan: BatchScan): { output: number; nanos: number } {
+		const { tiers, orgId } = this.context;
+		let output = scan.unknown.maxTokens;
+		let nanos = claimCost(pricesFor(tiers, orgId, undefined, false), 0, scan.unknown.maxTokens, true);
+		const inputPrices = scan.unknown.requests > 0 ? pricesFor(tiers, orgId, undefined, false) : [];
+		for (const [model, tally] of scan.byModel) {
+			const prices = pricesFor(tiers, orgId, model, true);
+			output += tally.maxTokens;
+			nanos += claimCost(prices, 0, tally.maxTokens, true);
+			inputPrices.push(...prices);
+		}
+		nanos += claimCost(inputPrices, this.#inputTokens, 0, true);
+		return { output, nanos };
+	}
+
+	/**
+	 * A created batch takes over this request's claim, held until its results are read. Nothing is
+	 * settled for the creation itself: the batch's results settle it.
+	 */
+	holdForBatch(batchId: string): void {
+		if (this.#settled) return;
+		this.#settled = true;
+		const { client, reservation, state } = this.context;
+		state.decisions.usage = { batch_id: batchId.slice(0, 128), held_usd: usd(this.#nanos), output_tokens_claimed: this.#outputTokens };
+		this.context.waitUntil(
+			client.holdForBatch(reservation, batchId).catch((error: unknown) => {
+				console.warn({ request_id: state.requestId, message: "batch claim not held", error: String(error) });
+			}),
+		);
+	}
+
+	/**
+	 * Reads a batch's results as they pass through this request's answer and, once they were read
+	 * to their end, settles the batch's claim with what its succeeded lines used, at the batch
+	 * price of each line's model. Results read in part settle nothing (the claim stays held, and is
+	 * charged when it expires); results read again find the claim settled and charge nothing.
+	 */
+	batchResults(batchId: string): { push(chunk: Uint8Array): void; end(complete: boolean): void } {
+		const { tiers, orgId, client, state } = this.context;
+		const used = { inputTokens: 0, outputTokens: 0, costNanos: 0, lines: 0 };
+		const reader = batchResultsUsage((line) => {
+			if (!line.succeeded) return;
+			const family = familyFor(tiers, orgId, line.model);
+			const price = family?.price ?? tierOf(tiers, orgId).price;
+			used.lines += 1;
+			used.inputTokens += countedInput(line, family, tiers, orgId);
+			used.outputTokens += line.outputTokens ?? 0;
+			if (price !== undefined) {
+				used.costNanos += batchCostOf(price, {
+					input: line.inputTokens ?? 0,
+					output: line.outputTokens ?? 0,
+					cacheWrite: line.cacheCreationInputTokens ?? 0,
+					cacheRead: line.cacheReadInputTokens ?? 0,
+				});
+			}
+		});
+		let ended = false;
+		return {
+			push: (chunk) => reader.push(chunk),
+			end: (complete) => {
+				if (ended) return;
+				ended = true;
+				reader.end();
+				if (!complete) return;
+				state.decisions.batch = { batch_id: batchId.slice(0, 128), lines: used.lines, input_tokens: used.inputTokens, output_tokens: used.outputTokens, cost_usd: usd(used.costNanos) };
+				this.context.waitUntil(
+					client.settleBatch(orgId, batchId, used).catch((error: unknown) => {
+						console.warn({ request_id: state.requestId, message: "batch not settled", error: String(error) });
+					}),
+				);
+			},
+		};
 	}
 
 	#bodyGrowth(needsFields: boolean): BodyGrowth {
 		const { client, reservation } = this.context;
-		if (needsFields) this.#scan = scanTopLevelFields(["model", "max_tokens"]);
+		const batch = this.context.meter === "batch";
+		if (needsFields && !batch) this.#scan = scanTopLevelFields(["model", "max_tokens"]);
+		if (needsFields && batch) this.#batchScan = scanBatchRequests();
 		const ask = async (input: number, output: number, nanos: number, family?: string | null): Promise<boolean> => {
 			let decision: GrowDecision;
 			try {
@@ -215,6 +300,20 @@ export class RequestClaim {
 			refusal: (holdOpenUntil) => this.context.refuse(this.#rejection, holdOpenUntil),
 		};
 		if (!needsFields) return growth;
+		if (batch) {
+			return {
+				...growth,
+				inspect: (chunk) => this.#batchScan?.push(chunk),
+				finish: async (bytes) => {
+					if (!(await growth.grow(bytes))) return false;
+					const scan = this.#batchScan;
+					scan?.end();
+					if (scan?.state !== "complete") return true;
+					const { output, nanos } = this.#batchCost(scan);
+					return ask(0, Math.max(0, output - this.#outputTokens), Math.max(0, nanos - this.#nanos));
+				},
+			};
+		}
 		return {
 			...growth,
 			inspect: (chunk) => this.#scan?.push(chunk),
