@@ -27,7 +27,7 @@ import type { RevocationList } from "./revocations";
 import type { BudgetHit } from "./spend";
 import { SpendLedger, type SpendLine } from "./spend-ledger";
 import * as bucket from "./token-bucket";
-import { batchClaimId, CLAIM_TTL_MS, ClaimBook, type ClaimsSummary, type HeldClaim } from "./claims/claim-book";
+import { batchClaimId, CLAIM_TTL_MS, ClaimBook, type ClaimsSummary } from "./claims/claim-book";
 
 /** Untouched this long, every bucket is full again, even one at the deepest debt. */
 const MIN_IDLE_MS = (bucket.MAX_DEBT_MINUTES + 1) * bucket.MINUTE_MS;

@@ -192,6 +192,24 @@ describe("claims in the usage object: exactly once", () => {
 	});
 });
 
+describe("claims in the usage object: batches", () => {
+	it("holds a created batch's claim apart from requests in flight, against the budget, until its results settle it once", async () => {
+		const orgId = newOrg();
+		const clock = fakeClock();
+		const stub = await usageObject(orgId, clock);
+		const tier = withBudget(0.01);
+		admitted(await stub.admit({ orgId, limits: tier, cost: cost(10, 1000), claim: { id: "create", nanos: 8_000_000 } }));
+		expect(await stub.holdForBatch({ orgId, claimId: "create", batchId: "msgbatch_1" })).toEqual({ held: true });
+		expect(await stub.claimsReport()).toMatchObject({ outstanding: 0, batches: { held: 1, nanos: 8_000_000 } });
+		// The batch's money is still held: a claim that would pass the budget with it is refused.
+		expect(await stub.admit({ orgId, limits: tier, cost: cost(), claim: { id: "next", nanos: 3_000_000 } })).toMatchObject({ admitted: false, limit: "spend" });
+		expect((await stub.settleClaim({ orgId, claimId: "batch:msgbatch_1", limits: tier, used: cost(10, 400), spend: [{ nanos: 2_000_000 }] })).settled).toBe(true);
+		expect((await stub.settleClaim({ orgId, claimId: "batch:msgbatch_1", limits: tier, used: cost(10, 400), spend: [{ nanos: 2_000_000 }] })).settled).toBe(false);
+		expect(await stub.claimsReport()).toMatchObject({ outstanding: 0, batches: { held: 0, nanos: 0 }, settled: 1, settledNanos: 2_000_000 });
+		admitted(await stub.admit({ orgId, limits: tier, cost: cost(), claim: { id: "next", nanos: 3_000_000 } }));
+	});
+});
+
 describe("claims in the usage object: bad input", () => {
 	it("refuses to grow a claim it does not hold, and a claim id that is not short printable text", async () => {
 		const orgId = newOrg();

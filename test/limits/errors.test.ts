@@ -6,7 +6,7 @@ import { client, fakeClock, limits, newOrg, tierTable, usageNamespace, usageObje
 
 /** A namespace whose every stub answers with `behaviour` (the ids come from the real namespace). */
 function failingNamespace(behaviour: () => Promise<never>): UsageNamespace & { calls: number } {
-	const stub: UsageStub = { admit: behaviour, grow: behaviour, settle: behaviour, settleClaim: behaviour, lease: behaviour };
+	const stub: UsageStub = { admit: behaviour, grow: behaviour, settle: behaviour, settleClaim: behaviour, holdForBatch: behaviour, lease: behaviour };
 	const namespace = {
 		calls: 0,
 		idFromName: (name: string) => usageNamespace().idFromName(name),

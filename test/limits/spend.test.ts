@@ -2,7 +2,7 @@ import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { generateApiKey } from "../../src/keys/api-key";
 import type { Decision, Rejection, Reservation } from "../../src/limits/limiter";
-import { costOf, formatUsd, windowOf } from "../../src/limits/spend";
+import { batchCostOf, costOf, formatUsd, windowOf } from "../../src/limits/spend";
 import type { RequestLogLine } from "../../src/log/request-log";
 import { callGuard, readEnvelope, startGuard } from "../helpers";
 import { seedKey } from "../keys";
@@ -28,9 +28,12 @@ function budgetTier(budgets: Record<string, Record<string, number>>) {
 describe("money arithmetic", () => {
 	it("prices tokens by kind, in nano-dollars, exactly", () => {
 		// $3, $15, $3.75 and $0.30 per million tokens.
-		const price = { input: 3000, output: 15_000, cacheWrite: 3750, cacheRead: 300 };
+		const price = { input: 3000, output: 15_000, cacheWrite: 3750, cacheRead: 300, batchFactor: 0.5 };
 		expect(costOf(price, { input: 9, output: 12, cacheWrite: 0, cacheRead: 0 })).toBe(207_000);
 		expect(costOf(price, { input: 1, output: 0, cacheWrite: 1000, cacheRead: 100_000 })).toBe(3000 + 3_750_000 + 30_000_000);
+		// A batched request pays the batch factor of it, rounded up to a whole nano-dollar.
+		expect(batchCostOf(price, { input: 9, output: 12, cacheWrite: 0, cacheRead: 0 })).toBe(103_500);
+		expect(batchCostOf({ ...price, batchFactor: 0.3 }, { input: 1, output: 0, cacheWrite: 0, cacheRead: 0 })).toBe(900);
 	});
 
 	it("names the UTC day and month of a moment and when each turns", () => {
