@@ -145,7 +145,8 @@ function parseRoute(entry: unknown, at: string): Route {
 		meterTokens,
 		meterBatches,
 		settleBatchResults,
-		limiterFailure: parseFailurePolicy(fields.limiter_failure, `${at}.limiter_failure`),
+		// A route that spends money or tokens fails closed unless told otherwise: admitting unclaimed requests while the usage object is away is the operator's choice to make.
+		limiterFailure: parseFailurePolicy(fields.limiter_failure, `${at}.limiter_failure`, meterTokens || meterBatches ? "closed" : "open"),
 		responseTimeoutMs: parseSeconds(fields.response_timeout_seconds, `${at}.response_timeout_seconds`, TEN_MINUTES, 1e-3) * 1000,
 		streamIdleTimeoutMs: parseSeconds(fields.stream_idle_timeout_seconds, `${at}.stream_idle_timeout_seconds`, 300, 1e-3) * 1000,
 		pingIntervalMs: parseSeconds(fields.ping_interval_seconds, `${at}.ping_interval_seconds`, 10, 0) * 1000,
@@ -249,8 +250,8 @@ function parseFlag(value: unknown, at: string): boolean | undefined {
 	throw new ConfigError(at, `must be true or false, got ${describe(value)}`);
 }
 
-function parseFailurePolicy(value: unknown, at: string): Route["limiterFailure"] {
-	if (value === undefined) return "open";
+function parseFailurePolicy(value: unknown, at: string, otherwise: Route["limiterFailure"]): Route["limiterFailure"] {
+	if (value === undefined) return otherwise;
 	const policy = FAILURE_POLICIES.find((name) => name === value);
 	if (policy === undefined) throw new ConfigError(at, `must be one of ${FAILURE_POLICIES.join(", ")}, got ${describe(value)}`);
 	return policy;

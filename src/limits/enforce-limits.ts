@@ -7,7 +7,8 @@ import { createLimiterClient, type LimiterClient, type UsageNamespace } from "./
 import { FALLBACK_SHARE, FallbackLimit } from "./fallback-limit";
 import { usd } from "./spend";
 import { familyFor, resolveLimits, type TierTable } from "./tiers";
-import { claimCost, pooledFamilies, pricesFor, tokensOf } from "./claims/claim-price";
+import type { BatchScan } from "../lib/json/batch-requests";
+import { batchClaim, claimCost, pooledFamilies, pricesFor, tokensOf } from "./claims/claim-price";
 import { RequestClaim } from "./claims/request-claim";
 
 const clients = new WeakMap<object, { config: GuardConfig; client: LimiterClient }>();
@@ -33,6 +34,8 @@ export interface LimitOutcome {
  */
 export interface RequestFields {
 	readonly known: boolean;
+	/** A batch's requests, read whole before admission. */
+	readonly batch?: BatchScan | undefined;
 	readonly model?: string | undefined;
 	readonly maxTokens?: number | undefined;
 }
@@ -70,15 +73,16 @@ export async function enforceLimits(
 	const metered = meter !== undefined;
 	const batch = meter === "batch";
 	// A batch's requests are read as its body passes; a message's fields, when the peek could.
-	const fields = meter === "messages" ? (body.fields ?? { known: false }) : batch ? { known: !body.present } : { known: true };
+	const fields: RequestFields = metered ? (body.fields ?? { known: !body.present }) : { known: true };
 	const inputTokens = metered && body.lengthKnown ? tokensOf(body.declared ?? 0) : 0;
-	const outputTokens = fields.maxTokens ?? 0;
+	const batchCost = batch && fields.batch !== undefined ? batchClaim(tiers, identity.orgId, fields.batch, inputTokens) : undefined;
+	const outputTokens = batchCost?.output ?? fields.maxTokens ?? 0;
 	const client = clientFor(usage, config, tiers);
 	// A model seen before the body's object closed is a hint: claimed in its pool, checked again at the body's end.
 	const modelSeen = fields.known || fields.model !== undefined;
 	const named = meter === "messages" && modelSeen ? familyFor(tiers, identity.orgId, fields.model) : undefined;
 	const unknownPools = meter === "messages" && !modelSeen ? pooledFamilies(tiers, identity.orgId).map((family) => family.name) : [];
-	const nanos = metered ? claimCost(pricesFor(tiers, identity.orgId, fields.model, modelSeen && !batch), inputTokens, outputTokens, batch) : 0;
+	const nanos = batchCost?.nanos ?? (metered ? claimCost(pricesFor(tiers, identity.orgId, fields.model, modelSeen && !batch), inputTokens, outputTokens, batch) : 0);
 	const grows = metered && body.present && !body.lengthKnown;
 	const needsClaim = metered && (inputTokens > 0 || outputTokens > 0 || nanos > 0 || grows || !fields.known || batch);
 	let decision: Decision;

@@ -8,7 +8,7 @@ import type { Admitted, Overload } from "../overload/admission";
 import { clientResponseHeaders } from "../proxy/headers";
 import { honestEventStream } from "../proxy/honest-stream";
 import { normaliseOriginError } from "../proxy/origin-error";
-import { parseJsonObject } from "../lib/parse-json";
+import { scanTopLevelFields } from "../lib/json/top-level-fields";
 import { rewriteResponseUrls } from "../proxy/rewrite-urls";
 import { sseUsageReader, sseUsageTap } from "../sse/sse-usage";
 import type { Exchange } from "./exchange";
@@ -34,6 +34,7 @@ export async function answer(exchange: Exchange, slot: Admitted, overload: Overl
 		resolveEnded(bytesOut);
 	};
 	const claim = limits?.claim;
+	claim?.answering();
 	// The claim settles once, whichever of the paths below ends the request first.
 	const settle = (usage: ReportedUsage, shape: "json" | "sse" | "other" = "json") =>
 		claim?.settle({ kind: "answered", status: upstream.status, shape, usage, bytesRead: body.bytes() });
@@ -109,7 +110,12 @@ export async function answer(exchange: Exchange, slot: Admitted, overload: Overl
 	// A batch's results settle the batch's claim as they pass; a created batch takes over this request's claim.
 	const batchId = route.settleBatchResults && upstream.status < 300 ? request.params?.id : undefined;
 	const results = batchId === undefined ? undefined : claim?.batchResults(batchId);
-	const created = route.meterBatches && upstream.status < 300 ? claim : undefined;
+	// A created batch's id, read as its answer passes: the batch takes over this request's claim.
+	const created = route.meterBatches && upstream.status < 300 && claim !== undefined ? { claim, scan: scanTopLevelFields(["id"]) } : undefined;
+	const holdCreated = () => {
+		const id = created?.scan.fields.get("id");
+		if (id?.kind === "string") created?.claim.holdForBatch(id.value);
+	};
 	const length = declaredLength(response.headers);
 	if (typeof length === "number" && length <= SMALL_BODY_BYTES) {
 		// Most answers are a few KB of JSON: one bounded read costs far less than a stream watch,
@@ -130,8 +136,8 @@ export async function answer(exchange: Exchange, slot: Admitted, overload: Overl
 		usage?.push(whole);
 		results?.push(whole);
 		results?.end(true);
-		const id = created === undefined ? undefined : parseJsonObject(new TextDecoder().decode(whole))?.id;
-		if (typeof id === "string") created?.holdForBatch(id);
+		created?.scan.push(whole);
+		holdCreated();
 		finish(usage?.end() ?? {}, whole.byteLength);
 		return new Response(whole, response);
 	}
@@ -139,15 +145,17 @@ export async function answer(exchange: Exchange, slot: Admitted, overload: Overl
 		length: typeof length === "number" ? length : undefined,
 		idleMs,
 		onChunk:
-			usage || results
+			usage || results || created
 				? (chunk) => {
 						usage?.push(chunk);
 						results?.push(chunk);
+						created?.scan.push(chunk);
 					}
 				: undefined,
 		onEnd: (bytes, end) => {
 			if (end === "stalled") stalled("response-body");
 			results?.end(end === "complete");
+			if (end === "complete") holdCreated();
 			finish(usage?.end() ?? {}, end === "complete" || typeof length !== "number" ? bytes : undefined);
 		},
 	});

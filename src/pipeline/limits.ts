@@ -1,6 +1,7 @@
 import type { BodyPlan } from "../body-limit/body-limit";
 import type { Identity } from "../keys/authenticate";
-import { peekTopLevelFields } from "../lib/peek-field";
+import { scanBatchRequests } from "../lib/json/batch-requests";
+import { peekScan, peekTopLevelFields } from "../lib/peek-field";
 import { enforceLimits, type LimitOutcome, type RequestFields, wantsFields } from "../limits/enforce-limits";
 import type { Exchange } from "./exchange";
 
@@ -24,7 +25,11 @@ export async function chargeLimits(exchange: Exchange, identity: Identity | unde
 	let fields: RequestFields | undefined;
 	// No body: nothing to read. An encoded body: its fields are read decoded, as it passes.
 	if (plan.kind === "none") fields = { known: true, maxTokens: 0 };
-	else if (env.USAGE !== undefined && wantsFields(route, config) && plan.decode === undefined) {
+	else if (env.USAGE !== undefined && route.meterBatches && config.tiers !== undefined && plan.decode === undefined) {
+		// A batch small enough to arrive at once is claimed whole before the origin is contacted.
+		const peeked = await peekScan(request, scanBatchRequests(), FIELDS_PEEK);
+		fields = peeked?.complete === true ? { known: true, batch: peeked.scan } : { known: false };
+	} else if (env.USAGE !== undefined && wantsFields(route, config) && plan.decode === undefined) {
 		const peeked = await peekTopLevelFields(request, ["model", "max_tokens"], FIELDS_PEEK);
 		const model = peeked?.scan.fields.get("model");
 		const maxTokens = peeked?.scan.fields.get("max_tokens");
@@ -37,5 +42,11 @@ export async function chargeLimits(exchange: Exchange, identity: Identity | unde
 	const body = { declared: plan.declared, lengthKnown: plan.declared !== undefined && plan.decode === undefined, present: plan.kind !== "none", fields };
 	const limits = await enforceLimits(route, config, env.USAGE, identity, state, body, (promise) => ctx.waitUntil(promise));
 	Object.assign(state.responseHeaders, limits.headers);
+	const claim = limits.claim;
+	if (claim !== undefined) {
+		// Registered at once: a client that leaves may take the rest of the request's run with it.
+		if (request.signal?.aborted === true) claim.clientLeft(0);
+		else request.signal?.addEventListener("abort", () => claim.clientLeft(state.bytesIn?.() ?? 0), { once: true });
+	}
 	return limits;
 }

@@ -1,3 +1,4 @@
+import type { BatchScan } from "../../lib/json/batch-requests";
 import type { Family } from "../families";
 import { batchCostOf, costOf, type Price } from "../spend";
 import { familyFor, type TierTable, tierOf } from "../tiers";
@@ -38,4 +39,23 @@ export function claimCost(prices: readonly Price[], input: number, output: numbe
 /** The families with pools of their own in `orgId`'s tier: where a request of unknown model could land besides the organisation's pool. */
 export function pooledFamilies(tiers: TierTable, orgId: string): Family[] {
 	return tierOf(tiers, orgId).families.filter((family) => family.limits !== undefined);
+}
+
+/**
+ * What a batch's requests may cost: every request's `max_tokens` at its model's batch price (the
+ * tier's dearest for a request whose model is unknown), and the body's `inputTokens` at the
+ * dearest batch price of the models it names.
+ */
+export function batchClaim(tiers: TierTable, orgId: string, scan: BatchScan, inputTokens: number): { output: number; nanos: number } {
+	let output = scan.unknown.maxTokens;
+	let nanos = claimCost(pricesFor(tiers, orgId, undefined, false), 0, scan.unknown.maxTokens, true);
+	const inputPrices = scan.unknown.requests > 0 || scan.byModel.size === 0 ? pricesFor(tiers, orgId, undefined, false) : [];
+	for (const [model, tally] of scan.byModel) {
+		const prices = pricesFor(tiers, orgId, model, true);
+		output += tally.maxTokens;
+		nanos += claimCost(prices, 0, tally.maxTokens, true);
+		inputPrices.push(...prices);
+	}
+	nanos += claimCost(inputPrices, inputTokens, 0, true);
+	return { output, nanos };
 }

@@ -10,7 +10,7 @@ import type { GrowDecision, Rejection, Reservation } from "../limiter";
 import type { LimiterClient } from "../limiter-client";
 import { batchCostOf, costOf, type Price, usd } from "../spend";
 import { familyFor, type TierTable, tierOf } from "../tiers";
-import { claimCost, pricesFor, tokensOf } from "./claim-price";
+import { batchClaim, claimCost, pricesFor, tokensOf } from "./claim-price";
 
 /** How a request ended, as its claim is settled. */
 export type ClaimEnd =
@@ -71,6 +71,7 @@ export class RequestClaim {
 	#family: string | null | undefined;
 	#model: string | undefined;
 	#settled = false;
+	#answering = false;
 	#rejection: Rejection | undefined;
 	#scan: FieldScan | undefined;
 	#batchScan: BatchScan | undefined;
@@ -87,6 +88,20 @@ export class RequestClaim {
 	/** Whether the claim was settled. */
 	get settled(): boolean {
 		return this.#settled;
+	}
+
+	/** The origin's answer is being handed on: from now on, its end settles the claim (a client leaving included). */
+	answering(): void {
+		this.#answering = true;
+	}
+
+	/**
+	 * The client left. Before the answer started, nothing else may run for the request (the runtime
+	 * can stop it), so the claim is settled now, as refused after admission; once answering, the
+	 * answer's end settles it with what was delivered.
+	 */
+	clientLeft(bytesRead: number): void {
+		if (!this.#answering) this.settle({ kind: "refused", bytesRead });
 	}
 
 	/** Settles the claim, once: every later call does nothing. */
@@ -120,10 +135,11 @@ export class RequestClaim {
 	#used(end: ClaimEnd) {
 		const { tiers, orgId } = this.context;
 		const metered = this.context.meter !== undefined;
-		const estimate = (bytes: number) => (metered ? Math.max(this.#inputTokens, tokensOf(bytes)) : 0);
+		// What reached the origin: the bytes read, never more than the claim covered (no slice past it is forwarded).
+		const estimate = (bytes: number) => (metered ? Math.min(this.#inputTokens, tokensOf(bytes)) : 0);
 		if (end.kind === "not-received") return this.#usage({ counted: false, input: 0, output: 0, nanos: 0, basis: "not-received" });
 		if (end.kind === "refused" || !metered) {
-			const input = estimate(end.kind === "refused" ? end.bytesRead : end.bytesRead);
+			const input = estimate(end.bytesRead);
 			return this.#usage({ counted: true, input, output: 0, nanos: metered ? this.#priced(undefined, input, 0) : 0, basis: end.kind === "refused" ? "refused" : "unmetered" });
 		}
 		const reported = end.usage;
@@ -183,26 +199,6 @@ export class RequestClaim {
 	#priced(model: string | undefined, input: number, output: number): number {
 		const known = model !== undefined || this.#model !== undefined;
 		return claimCost(pricesFor(this.context.tiers, this.context.orgId, model ?? this.#model, known), input, output, this.context.meter === "batch");
-	}
-
-	/**
-	 * What a batch's requests may cost: every request's `max_tokens` at its model's batch price, and
-	 * the body's input at the dearest batch price of the models it names (the tier's dearest for a
-	 * request whose model is unknown).
-	 */
-	#batchCost(scan: BatchScan): { output: number; nanos: number } {
-		const { tiers, orgId } = this.context;
-		let output = scan.unknown.maxTokens;
-		let nanos = claimCost(pricesFor(tiers, orgId, undefined, false), 0, scan.unknown.maxTokens, true);
-		const inputPrices = scan.unknown.requests > 0 ? pricesFor(tiers, orgId, undefined, false) : [];
-		for (const [model, tally] of scan.byModel) {
-			const prices = pricesFor(tiers, orgId, model, true);
-			output += tally.maxTokens;
-			nanos += claimCost(prices, 0, tally.maxTokens, true);
-			inputPrices.push(...prices);
-		}
-		nanos += claimCost(inputPrices, this.#inputTokens, 0, true);
-		return { output, nanos };
 	}
 
 	/**
@@ -309,7 +305,7 @@ export class RequestClaim {
 					const scan = this.#batchScan;
 					scan?.end();
 					if (scan?.state !== "complete") return true;
-					const { output, nanos } = this.#batchCost(scan);
+					const { output, nanos } = batchClaim(this.context.tiers, this.context.orgId, scan, this.#inputTokens);
 					return ask(0, Math.max(0, output - this.#outputTokens), Math.max(0, nanos - this.#nanos));
 				},
 			};
