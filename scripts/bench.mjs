@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // `npm run bench [-- SECTION...] [--rounds N] [--seconds S] [--one-seconds S] [--delay-ms MS] [--no-write]`
+//   (locations also takes [--isolates K] [--orgs N] [--burst F] [--distances MS,MS,...] [--limiter-failure P])
 //
 // The benchmarks, one per section of BENCHMARKS.md; each rewrites only its own section.
 //   caps        body caps (issue 3): throughput against a bare pass-through and Hono, memory, early answers
@@ -8,6 +9,8 @@
 //   distant     a distant usage object (issue 13): latency added in exact and lease mode with a delay on every call
 //   interposed  minimal Workers (issue 13): a bare pass-through against Workers that put a stream in the upload
 //   profile     CPU profiles of the guard under the small requests (printed only; scripts/bench/profile.mjs)
+//   locations   accounting across isolates (issue 19): K guard isolates sharing a usage object 0, 30 and 80 ms
+//               away, bursts of several organisations against small limits, admitted vs limit per mode
 // No section: caps, limits and small. A run with BENCH_GUARD_ENTRY set (another guard entry, a
 // prototype) leaves BENCHMARKS.md alone. A failed run exits non-zero.
 import { execFileSync, spawn } from "node:child_process";
@@ -20,12 +23,13 @@ import { capsBench } from "./bench/caps.mjs";
 import { DISTANT_SECTION, distantBench } from "./bench/distant.mjs";
 import { INTERPOSED_SECTION, interposedBench } from "./bench/interposed-stream.mjs";
 import { limiterBench } from "./bench/limits.mjs";
+import { LOCATIONS_SECTION, locationsBench } from "./bench/locations.mjs";
 import { writeSection } from "./bench/report.mjs";
 import { SMALL_SECTION, smallBench } from "./bench/small.mjs";
 
 process.env.WRANGLER_SEND_METRICS = "false";
 
-const SECTIONS = ["caps", "limits", "small", "distant", "interposed", "profile"];
+const SECTIONS = ["caps", "limits", "small", "distant", "interposed", "profile", "locations"];
 const DEFAULT_SECTIONS = ["caps", "limits", "small"];
 const CAPS_SECTION = "## Body caps (issue 3)";
 const LIMITS_SECTION = "## Usage limits (issue 5)";
@@ -39,6 +43,11 @@ const { values, positionals } = parseArgs({
 		seconds: { type: "string", default: "5" },
 		"one-seconds": { type: "string", default: "2" },
 		"delay-ms": { type: "string", default: "30" },
+		isolates: { type: "string", default: "4" },
+		orgs: { type: "string", default: "1" },
+		burst: { type: "string", default: "3" },
+		distances: { type: "string", default: "0,30,80" },
+		"limiter-failure": { type: "string", default: "closed" },
 		"no-write": { type: "boolean", default: false },
 		help: { type: "boolean", default: false },
 	},
@@ -46,7 +55,8 @@ const { values, positionals } = parseArgs({
 const unknown = positionals.filter((name) => !SECTIONS.includes(name));
 if (values.help || unknown.length > 0) {
 	if (unknown.length > 0) console.error(`unknown section ${unknown.join(", ")}; the sections are ${SECTIONS.join(", ")}`);
-	console.error("usage: npm run bench [-- caps|limits|small|distant|interposed|profile ...] [--rounds N] [--seconds S] [--one-seconds S] [--delay-ms MS] [--no-write]");
+	console.error("usage: npm run bench [-- caps|limits|small|distant|interposed|profile|locations ...] [--rounds N] [--seconds S] [--one-seconds S] [--delay-ms MS] [--no-write]");
+	console.error("       locations: [--isolates K (default 4)] [--orgs N per limit (default 1)] [--burst F, times what a limit holds (default 3)] [--distances MS,MS,... (default 0,30,80)] [--limiter-failure closed|open|local (default closed)]");
 	process.exit(unknown.length > 0 ? 2 : 0);
 }
 /** @param {string} name @param {number} min @param {number} max */
@@ -63,7 +73,29 @@ const options = {
 	seconds: numberOption("seconds", 1, 60),
 	oneSeconds: numberOption("one-seconds", 1, 60),
 	delayMs: numberOption("delay-ms", 0, 1000),
+	isolates: numberOption("isolates", 1, 16),
+	orgs: numberOption("orgs", 1, 8),
+	burst: numberOption("burst", 1, 10),
+	distances: distancesOption(values.distances),
+	limiterFailure: limiterFailureOption(values["limiter-failure"]),
 };
+/** @param {string} text */
+function limiterFailureOption(text) {
+	if (text !== "closed" && text !== "open" && text !== "local") {
+		console.error(`--limiter-failure: expected closed, open or local, got ${JSON.stringify(text)}`);
+		process.exit(2);
+	}
+	return text;
+}
+/** @param {string} text e.g. "0,30,80": distinct whole ms from 0 to 1000 */
+function distancesOption(text) {
+	const list = [...new Set(text.split(",").map((part) => Number(part.trim())))];
+	if (list.length === 0 || list.length > 5 || !list.every((ms) => Number.isInteger(ms) && ms >= 0 && ms <= 1000)) {
+		console.error(`--distances: expected 1 to 5 comma-separated whole ms from 0 to 1000, got ${JSON.stringify(text)}`);
+		process.exit(2);
+	}
+	return list;
+}
 const sections = positionals.length > 0 ? [...new Set(positionals)] : DEFAULT_SECTIONS;
 const write = !values["no-write"] && !process.env.BENCH_GUARD_ENTRY;
 
@@ -171,6 +203,21 @@ async function main() {
 			publish(INTERPOSED_SECTION, `${stamp(description)}\n\n${interposed.text}`);
 		} else if (section === "profile") {
 			await runProfile();
+		} else if (section === "locations") {
+			const budget = sectionBudget();
+			const locations = await locationsBench({
+				rounds: options.rounds,
+				isolates: options.isolates,
+				orgs: options.orgs,
+				burst: options.burst,
+				distances: options.distances,
+				limiterFailure: options.limiterFailure,
+				progress,
+				live,
+				signal: budget.signal,
+			}).finally(budget.done);
+			failed ||= locations.failed;
+			publish(LOCATIONS_SECTION, `${stamp(description)}\n\n${locations.text}`);
 		}
 	}
 	if (!write) progress(values["no-write"] ? "--no-write: BENCHMARKS.md left alone" : "BENCH_GUARD_ENTRY is set: BENCHMARKS.md left alone");
