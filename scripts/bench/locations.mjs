@@ -48,7 +48,7 @@ const KINDS = /** @type {const} */ (["json", "chunked", "stream"]);
  * @property {Record<string, unknown>} config the tier
  * @property {number} value the limit (per minute; money: USD per day)
  * @property {number} perMinute refill per minute (0: none)
- * @property {boolean} leased whether lease mode leases it (requests, input tokens)
+ * @property {boolean} leased whether lease mode leases it (requests, input and output tokens)
  * @property {number} bodyBytes
  * @property {number} maxTokens
  */
@@ -62,7 +62,7 @@ const KINDS = /** @type {const} */ (["json", "chunked", "stream"]);
 const TARGETS = [
 	{ limit: "requests", short: "req", tier: "bench_requests", value: 12, perMinute: 12, leased: true, bodyBytes: 512, maxTokens: 16, config: {} },
 	{ limit: "input_tokens", short: "in", tier: "bench_input", value: 24_000, perMinute: 24_000, leased: true, bodyBytes: 16 * 1024, maxTokens: 16, config: {} },
-	{ limit: "output_tokens", short: "out", tier: "bench_output", value: 2000, perMinute: 2000, leased: false, bodyBytes: 512, maxTokens: 400, config: {} },
+	{ limit: "output_tokens", short: "out", tier: "bench_output", value: 2000, perMinute: 2000, leased: true, bodyBytes: 512, maxTokens: 400, config: {} },
 	{ limit: "money", short: "usd", tier: "bench_money", value: 0.01, perMinute: 0, leased: false, bodyBytes: 2048, maxTokens: 100, config: {} },
 ];
 for (const target of TARGETS) {
@@ -530,7 +530,7 @@ async function runBurst({ url, guards, orgRuns, burst, isolates, mode, origin, a
 /**
  * Lease mode's overshoot bound for a leased limit (src/limits/lease-client.ts, README "Usage
  * limits"): min(rate × ttl, isolates × 2 × slice), a slice being maxFraction of the limit (at least
- * one unit). Output and money are not leased: 0.
+ * one unit). Money is never leased (budgets are claimed at the object in both modes): 0.
  * @param {Target} target @param {string} mode @param {number} isolates
  */
 function leaseBound(target, mode, isolates) {
@@ -621,7 +621,7 @@ function report({ samples, bursts, failures, rounds, isolates, orgs, burst, dist
 	const method = [
 		`Method: one Miniflare (one workerd process) holds, per distance, a Worker defining the usage object (\`scripts/bench/locations-usage-worker.js\`: the guard's own \`UsageObject\`, every RPC method of whose prototype chain waits the distance before running: ${wrapped.map((name) => `\`${name}\``).join(", ")}${notYet.length > 0 ? `; named by the design but not in the class when this ran: ${notYet.map((name) => `\`${name}\``).join(", ")}` : ""}), and per (distance, mode) **${isolates} guard Workers** (the guard's bundle unchanged, \`LIMITER_MODE\` exact or lease), each its own isolate with its own module state and lease cache, all bound by \`scriptName\` to that distance's \`USAGE\` namespace. The origin is a Node server that records every request it receives and answers \`/v1/messages\` after ${ORIGIN_DELAY_MS} ms with known usage (input = ⌈body bytes / 4⌉, output = the request's \`max_tokens\`), as JSON or, for \`"stream": true\`, an event stream.`,
 		`Each limit is measured on a tier of its own where it is small and every other limit generous (TIERS/ORG_TIERS bindings): requests ${TARGETS[0]?.value}/min (${TARGETS[0]?.bodyBytes} B bodies), input ${TARGETS[1]?.value} tokens/min (${(TARGETS[1]?.bodyBytes ?? 0) / 1024} KiB bodies), output ${TARGETS[2]?.value} tokens/min (\`max_tokens\` ${TARGETS[2]?.maxTokens}), money $${TARGETS[3]?.value}/day at $${PRICE.input}/$${PRICE.output} per million input/output tokens (${TARGETS[3]?.bodyBytes} B bodies, \`max_tokens\` ${TARGETS[3]?.maxTokens}). Per run, ${orgs} fresh organisation(s) per limit fire at once, all together, ${burst}× what their limit holds as concurrent \`POST /v1/messages\`, in turn JSON with a \`Content-Length\`, chunked uploads (${CHUNK_PIECES} writes ${CHUNK_GAP_MS} ms apart) and streams, sent to the ${isolates} isolates in turn. ${rounds} round(s); in each, every (distance, mode) runs once, the order rotated every round; ${samplesPerRow} sample(s) per row, fresh organisations each.`,
-		`Admitted, measured at the origin: requests = requests it answered; input tokens = Σ ⌈bytes / 4⌉ of bodies it received whole; output tokens = the output it reported for requests it answered; money = that usage at the tier's prices. Cells: median [min–max] over the samples. Goal: ≤ the limit plus what it refilled during the burst (rate × the burst's duration; money does not refill); in lease mode, for requests and input tokens, plus lease mode's bound min(rate × ${LEASE_TTL_MS / 1000} s, isolates × 2 × slice), a slice being ${LEASE_MAX_FRACTION * 100}% of the limit (at least 1) (src/limits/lease-client.ts, README "Usage limits"). Output tokens and money are not leased (docs/accounting-design.md names no lease for them), so both modes are held to the exact goal for them. For these small limits one growth slice of exact mode is not added: a claim that does not fit is refused, so admitted ≤ limit. Met: every sample within its goal. Claims outstanding: \`claims.outstanding\` of \`GET /_guard/api/orgs/:id\` after the burst (asked again for up to ${CLAIMS_WAIT_MS / 1000} s until 0), the largest over the samples; goal 0. Answers: every request's answer is checked (a \`request-id\`; \`200\` with the origin's whole message or event stream, or \`429 rate_limit_error\` / \`529 overloaded_error\` in the error envelope); anything else fails the run.`,
+		`Admitted, measured at the origin: requests = requests it answered; input tokens = Σ ⌈bytes / 4⌉ of bodies it received whole; output tokens = the output it reported for requests it answered; money = that usage at the tier's prices. Cells: median [min–max] over the samples. Goal: ≤ the limit plus what it refilled during the burst (rate × the burst's duration; money does not refill); in lease mode, for requests, input and output tokens, plus lease mode's bound min(rate × ${LEASE_TTL_MS / 1000} s, isolates × 2 × slice), a slice being ${LEASE_MAX_FRACTION * 100}% of the limit (at least 1) (src/limits/lease-client.ts, README "Usage limits"). Money is never leased (README \"Usage limits\": budgets are claimed at the object in both modes), so both modes are held to the exact goal for it. For these small limits one growth slice of exact mode is not added: a claim that does not fit is refused, so admitted ≤ limit. Met: every sample within its goal. Claims outstanding: \`claims.outstanding\` of \`GET /_guard/api/orgs/:id\` after the burst (asked again for up to ${CLAIMS_WAIT_MS / 1000} s until 0), the largest over the samples; goal 0. Answers: every request's answer is checked (a \`request-id\`; \`200\` with the origin's whole message or event stream, or \`429 rate_limit_error\` / \`529 overloaded_error\` in the error envelope); anything else fails the run.`,
 	].join("\n\n");
 	const header = ["Mode", "Object", "Limit", "Limit value", "Admitted", "Admitted ÷ limit", "Goal", "Met?", "Claims outstanding (max)", "Answers (sent: status×n)"];
 	const burstRows = [];
