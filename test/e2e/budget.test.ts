@@ -60,7 +60,7 @@ describe("the money 429 against npm start's server", () => {
 		});
 		expect(usage.status, usage.stderr).toBe(0);
 		// What was settled, never the claims: less than a claim is left, and the budget is not spent.
-		expect(usage.stdout).toMatch(/organization\s+day\s+spent \$0\.00\d+\s+budget \$0\.0024, remaining \$0\.000\d+\n/);
+		expect(usage.stdout).toMatch(/organization\s+day\s+spent \$0\.00\d+\s+budget \$0\.0024, remaining \$0\.000\d+;/);
 		expect(usage.stdout).toMatch(/organization\s+month\s+spent \$0\.00\d+\s+budget \$1\.00, remaining \$0\.99\d+/);
 		expect(usage.stdout).toContain("key key_demo_budget");
 	});

@@ -615,23 +615,43 @@ describe("finding 9: no slot outlives its client or stalls without bound", () =>
 	});
 
 	describe("a declared-length body that stalls while TRUST_DECLARED_LENGTH is on (the default)", () => {
-		// The runtime carries an untouched body, so the guard cannot see it go quiet: the response
-		// timeout bounds it, and the guard cannot tell a slow upload from a silent origin.
+		// The runtime carries an untouched body (count_tokens needs no look inside it), so the guard
+		// cannot see it go quiet: the response timeout bounds it, and the guard cannot tell a slow
+		// upload from a silent origin. A message whose model and max_tokens were not read before
+		// admission is different: its claim reads the body as it passes, so its idle bound applies.
 		const stack = stackPerDescribe(1, (origins) => [
 			"--origin",
 			origins[0]?.url ?? "",
-			...routesVar({ "messages.create": { body_idle_timeout_seconds: 1, response_timeout_seconds: 2 } }),
+			...routesVar({
+				"messages.count_tokens": { body_idle_timeout_seconds: 1, response_timeout_seconds: 2 },
+				"messages.create": { body_idle_timeout_seconds: 1, response_timeout_seconds: 2 },
+			}),
 		]);
 
-		it("answers 504 at the response timeout, and the origin never receives the body whole", async () => {
+		it("answers 504 at the response timeout to an untouched body, and the origin never receives the body whole", async () => {
 			const origin = stack.origins[0] as RecordingOrigin;
-			const tag = "/v1/messages?case=idle-trusted";
+			const tag = "/v1/messages/count_tokens?case=idle-trusted";
 			const exchange = openRaw(stack.server.url);
 			try {
 				exchange.write(requestHead("POST", tag, [...auth(), JSON_TYPE, ["content-length", "2000"]]));
 				exchange.write("x".repeat(20));
 				const answer = fromRaw(await within(exchange.response, 5000, "an answer to the stalled upload"));
 				expectEnvelope(answer, 504, "timeout_error");
+			} finally {
+				exchange.destroy();
+			}
+			expect(at(origin, tag).filter((record) => record.bodyOutcome === "complete")).toEqual([]);
+		});
+
+		it("answers 408 to a message whose claim reads its stalled body, and the origin never receives it whole", async () => {
+			const origin = stack.origins[0] as RecordingOrigin;
+			const tag = "/v1/messages?case=idle-claimed";
+			const exchange = openRaw(stack.server.url);
+			try {
+				exchange.write(requestHead("POST", tag, [...auth(), JSON_TYPE, ["content-length", "2000"]]));
+				exchange.write('{"model":"claude-test-1","max_tokens":16,');
+				const answer = fromRaw(await within(exchange.response, 5000, "an answer to the stalled upload"));
+				expectEnvelope(answer, 408, "invalid_request_error");
 			} finally {
 				exchange.destroy();
 			}
