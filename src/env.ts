@@ -1,4 +1,4 @@
-import type { UsageObject } from "./limits/usage-object";
+import type { UsageObject } from "./limits/usage-object/usage-object";
 
 /**
  * The bindings the guard reads. Written by hand rather than by `wrangler types`: that command types
@@ -18,7 +18,7 @@ export interface Env {
 	KEY_CACHE_TTL_SECONDS?: unknown;
 	/** Names of the identity headers sent to the origin: `{ org, key, workspace }`. */
 	IDENTITY_HEADERS?: unknown;
-	/** Usage tiers, organisations' tiers and workspace limits (`src/limits/tiers.ts`). */
+	/** Usage tiers, organisations' tiers and workspace limits (`src/limits/rates/tiers.ts`). */
 	TIERS?: unknown;
 	ORG_TIERS?: unknown;
 	WORKSPACE_LIMITS?: unknown;

@@ -1,4 +1,4 @@
-import { usageTally } from "../src/limits/console-link";
+import { usageTally } from "../src/limits/console/usage-tally";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { callGuardToSink, readEnvelope, sinkRecord, startGuard, configProblem, MISCONFIGURED } from "./helpers";

@@ -3,7 +3,7 @@
 // BENCH_USAGE_DELAY_MS (default 30) before the real object runs it, standing in for the round trip
 // to a Durable Object in another location. The wait happens before the call's work, so the call
 // itself stays as atomic as in the real object (it runs to its end without awaiting).
-import { UsageObject as RealUsageObject } from "../../src/limits/usage-object";
+import { UsageObject as RealUsageObject } from "../../src/limits/usage-object/usage-object";
 
 export { default } from "../../src/index";
 

@@ -8,7 +8,7 @@ import { LOCAL_STATE } from "./kv-stores.mjs";
 
 /**
  * The local `USAGE` namespace as `npm start` sees it. `report(orgId)` answers the organisation's
- * spend lines for the current UTC day and month (see src/limits/spend-ledger.ts).
+ * spend lines for the current UTC day and month (see src/limits/spend/spend-ledger.ts).
  * @param {string | undefined} env
  */
 export async function openLocalUsage(env) {

@@ -1,5 +1,5 @@
 import { ConfigError } from "./config-error";
-import { parseTierConfig, type TierTable } from "../limits/tiers";
+import { parseTierConfig, type TierTable } from "../limits/rates/tiers";
 import { type OverloadConfig, parseOverloadConfig } from "../overload/overload-config";
 import { type CorsConfig, parseCorsConfig } from "../cors/cors-config";
 import { describe, parseOriginUrl, parseRouteTable, type Route } from "./route-table";

@@ -3,7 +3,7 @@ import { declaredLength } from "../lib/content-length";
 import { BodyStalledError, readBoundedBytes } from "../lib/read-bounded";
 import { type ReportedUsage, usageReader } from "../lib/usage-tap";
 import { watchBody } from "../lib/watch-body";
-import type { LimitOutcome } from "../limits/enforce-limits";
+import type { LimitOutcome } from "../limits/client/enforce-limits";
 import type { Admitted, Overload } from "../overload/admission";
 import { clientResponseHeaders } from "../proxy/headers";
 import { honestEventStream } from "../proxy/honest-stream";

@@ -3,7 +3,7 @@ import { GuardError } from "../errors/guard-error";
 import type { Identity } from "../keys/authenticate";
 import type { BodyInspector } from "../lib/counting-pump";
 import { TIMED_OUT, within } from "../lib/within";
-import type { LimitOutcome } from "../limits/enforce-limits";
+import type { LimitOutcome } from "../limits/client/enforce-limits";
 import { longRequestRule } from "../long-requests/long-request-rule";
 import type { Admitted } from "../overload/admission";
 import { isOriginFailure } from "../overload/circuit-breaker";

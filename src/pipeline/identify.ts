@@ -1,6 +1,6 @@
 import { GuardError } from "../errors/guard-error";
 import { authenticate, type Identity } from "../keys/authenticate";
-import { usageTally } from "../limits/console-link";
+import { usageTally } from "../limits/console/usage-tally";
 import type { Admitted } from "../overload/admission";
 import type { Exchange } from "./exchange";
 

@@ -1,8 +1,9 @@
 import type { BodyPlan } from "../body-limit/body-limit";
 import type { Identity } from "../keys/authenticate";
+import { RevokedKeyError, revokedKeyRefusal } from "../keys/revoked";
 import { scanBatchRequests } from "../lib/json/batch-requests";
 import { peekScan, peekTopLevelFields } from "../lib/peek-field";
-import { enforceLimits, type LimitOutcome, type RequestFields, wantsFields } from "../limits/enforce-limits";
+import { enforceLimits, type LimitOutcome, type RequestFields, wantsFields } from "../limits/client/enforce-limits";
 import type { Exchange } from "./exchange";
 
 /**
@@ -15,9 +16,10 @@ const FIELDS_PEEK = { maxBytes: 64 * 1024, maxMs: 250 };
 /**
  * Stage 5, the last check before forwarding, so no later check refuses a request unseen by the
  * limiter: the organisation's usage limits (`429`) and its `anthropic-ratelimit-*` headers on every
- * answer. Admission claims what the request may cost (ACCOUNTING.md): on a metered route the
- * body's first bytes are read (a tee: the origin still gets every byte) for its `model` and
- * `max_tokens`, as `JSON.parse` reads them.
+ * answer, and a key its organisation's usage object lists as revoked (`401`, answered by `keys/`).
+ * Admission claims what the request may cost (ACCOUNTING.md): on a metered route the body's first
+ * bytes are read (a tee: the origin still gets every byte) for its `model` and `max_tokens`, as
+ * `JSON.parse` reads them.
  */
 export async function chargeLimits(exchange: Exchange, identity: Identity | undefined, plan: BodyPlan): Promise<LimitOutcome | undefined> {
 	const { request, route, config, env, state, ctx } = exchange;
@@ -40,7 +42,14 @@ export async function chargeLimits(exchange: Exchange, identity: Identity | unde
 		};
 	}
 	const body = { declared: plan.declared, lengthKnown: plan.declared !== undefined && plan.decode === undefined, present: plan.kind !== "none", fields };
-	const limits = await enforceLimits(route, config, env.USAGE, identity, state, body, (promise) => ctx.waitUntil(promise));
+	let limits: LimitOutcome;
+	try {
+		limits = await enforceLimits(route, config, env.USAGE, identity, state, body, (promise) => ctx.waitUntil(promise));
+	} catch (error) {
+		// The limiter is the first to hear of a revoked key (on its calls to the usage object); keys/ answers it.
+		if (error instanceof RevokedKeyError) throw revokedKeyRefusal(error);
+		throw error;
+	}
 	Object.assign(state.responseHeaders, limits.headers);
 	const claim = limits.claim;
 	if (claim !== undefined) {

@@ -10,7 +10,7 @@ import type { Exchange } from "./exchange";
 import { forward } from "./forward";
 import { identify } from "./identify";
 import { chargeLimits } from "./limits";
-import type { LimitOutcome } from "../limits/enforce-limits";
+import type { LimitOutcome } from "../limits/client/enforce-limits";
 import type { GuardRequest } from "./request-state";
 import { shed } from "./shed";
 

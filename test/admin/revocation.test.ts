@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { GuardError } from "../../src/errors/guard-error";
-import type { LimiterClient } from "../../src/limits/limiter-client";
-import { REVOCATION_TTL_MS } from "../../src/limits/revocations";
+import { REVOCATION_TTL_MS } from "../../src/keys/revocations";
+import { RevokedKeyError, revokedKeyRefusal } from "../../src/keys/revoked";
+import type { LimiterClient } from "../../src/limits/client/limiter-client";
 import { client, type FakeClock, fakeClock, limits, newOrg, tierTable, usageObject } from "../limits/helpers";
 
 type Outcome = "admitted" | "limited" | "revoked";
@@ -10,7 +10,8 @@ async function attempt(limiter: LimiterClient, orgId: string, keyId: string): Pr
 	try {
 		return (await limiter.admit({ orgId, keyId, inputTokens: 0 })).admitted ? "admitted" : "limited";
 	} catch (error) {
-		if (error instanceof GuardError && error.status === 401) return "revoked";
+		// The limiter says so; keys/ answers it (401, below).
+		if (error instanceof RevokedKeyError) return "revoked";
 		throw error;
 	}
 }
@@ -68,6 +69,25 @@ describe("fast revocation: every isolate learns a revoked key on its next call t
 		// Refused from then on; the organisation's other key was never refused.
 		expect(seen.filter((entry) => entry.at >= (firstRefusal?.at ?? 0)).every((entry) => entry.leaked === "revoked")).toBe(true);
 		expect(seen.every((entry) => entry.other === "admitted")).toBe(true);
+	});
+
+	it("keys/ answers the limiter's word with 401, worded as for a disabled key, and the log's auth decision", async () => {
+		const orgId = newOrg();
+		const clock = fakeClock();
+		await revokeOnObject(orgId, "key_leaked", clock);
+		const limiter = client(tierTable({ requests_per_minute: 100 }), clock);
+		const error = await limiter.admit({ orgId, keyId: "key_leaked", inputTokens: 0 }).then(
+			() => undefined,
+			(thrown: unknown) => thrown,
+		);
+		expect(error).toBeInstanceOf(RevokedKeyError);
+		const refusal = revokedKeyRefusal(error as RevokedKeyError);
+		expect({ status: refusal.status, message: refusal.message, type: refusal.type, detail: refusal.detail }).toEqual({
+			status: 401,
+			message: "invalid x-api-key",
+			type: "authentication_error",
+			detail: { auth: { outcome: "revoked-key", org_id: orgId, key_id: "key_leaked" } },
+		});
 	});
 
 	it("an enabled key is taken off the list, and a listing lapses after its time (KV has caught up by then)", async () => {

@@ -1,7 +1,7 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import type { ConsoleUplink } from "../../src/limits/console-link";
-import type { HistoryEntry } from "../../src/limits/usage-history";
+import type { ConsoleUplink } from "../../src/limits/console/console-link";
+import type { HistoryEntry } from "../../src/limits/console/usage-history";
 import { client, fakeClock, limits, newOrg, tierTable, usageObject } from "../limits/helpers";
 
 const MINUTE = 60_000;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { admissible, allowedRate, type MeterState, record, waitFor } from "../../src/limits/acceleration";
-import type { AccelerationConfig } from "../../src/limits/limiter";
+import { admissible, allowedRate, type MeterState, record, waitFor } from "../../src/limits/rates/acceleration";
+import type { AccelerationConfig } from "../../src/limits/decisions";
 
 const CONFIG: AccelerationConfig = { windowMs: 60_000, multiple: 3, floorPerMinute: 60, baselineMs: 30 * 60_000 };
 const MINUTE = 60_000;

@@ -1,6 +1,6 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import type { Decision, ResolvedLimits } from "../../src/limits/limiter";
+import type { Decision, ResolvedLimits } from "../../src/limits/decisions";
 import { fakeClock, limits, newOrg, usageObject } from "./helpers";
 
 const cost = (inputTokens = 0, outputTokens = 0, requests = 1) => ({ requests, inputTokens, outputTokens });

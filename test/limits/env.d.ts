@@ -2,7 +2,7 @@
 // object's binding ([[durable_objects.bindings]] USAGE -> UsageObject) and the tier tables.
 declare namespace Cloudflare {
 	interface Env {
-		USAGE?: DurableObjectNamespace<import("../../src/limits/usage-object").UsageObject>;
+		USAGE?: DurableObjectNamespace<import("../../src/limits/usage-object/usage-object").UsageObject>;
 		TIERS?: unknown;
 		ORG_TIERS?: unknown;
 		WORKSPACE_LIMITS?: unknown;

@@ -1,7 +1,8 @@
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { LimiterUnavailableError, type Rejection, rejectionMessage, retryAfterSeconds } from "../../src/limits/limiter";
-import { LimiterClient, type UsageNamespace, type UsageStub } from "../../src/limits/limiter-client";
+import { rejectionMessage, retryAfterSeconds } from "../../src/limits/client/rejection-messages";
+import { LimiterUnavailableError, type Rejection } from "../../src/limits/decisions";
+import { LimiterClient, type UsageNamespace, type UsageStub } from "../../src/limits/client/limiter-client";
 import { client, fakeClock, limits, newOrg, tierTable, usageNamespace, usageObject } from "./helpers";
 
 /** A namespace whose every stub answers with `behaviour` (the ids come from the real namespace). */

@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { generateApiKey } from "../../src/keys/api-key";
-import { familyOf } from "../../src/limits/families";
+import { familyOf } from "../../src/limits/rates/families";
 import type { RequestLogLine } from "../../src/log/request-log";
 import { callGuard, callGuardToSink, chunkedStream, readEnvelope, sha256Hex, sinkRecord } from "../helpers";
 import { seedKey } from "../keys";

@@ -1,9 +1,9 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import type { AccelerationConfig, BucketLimits, ResolvedLimits } from "../../src/limits/limiter";
-import { type LimiterClientOptions, LimiterClient } from "../../src/limits/limiter-client";
-import { parseTierConfig, type TierTable } from "../../src/limits/tiers";
-import type { UsageObject } from "../../src/limits/usage-object";
+import type { AccelerationConfig, BucketLimits, ResolvedLimits } from "../../src/limits/decisions";
+import { type LimiterClientOptions, LimiterClient } from "../../src/limits/client/limiter-client";
+import { parseTierConfig, type TierTable } from "../../src/limits/rates/tiers";
+import type { UsageObject } from "../../src/limits/usage-object/usage-object";
 
 /** Whether the Worker under test binds the usage object (tests of it are skipped otherwise). */
 

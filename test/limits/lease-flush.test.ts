@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { BoundedMap } from "../../src/lib/bounded-map";
-import type { Decision, Reservation } from "../../src/limits/limiter";
+import type { Decision, Reservation } from "../../src/limits/decisions";
 import { client, fakeClock, limits, newOrg, tierTable, usageObject } from "./helpers";
 
 /** A flush timer the test fires by hand: every wait asked for is recorded, and ends on `fire()`. */

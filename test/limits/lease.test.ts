@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { Decision } from "../../src/limits/limiter";
+import type { Decision } from "../../src/limits/decisions";
 import { client, fakeClock, limits, newOrg, tierTable, usageObject } from "./helpers";
 
 describe("lease mode", () => {

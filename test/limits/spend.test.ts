@@ -1,8 +1,8 @@
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { generateApiKey } from "../../src/keys/api-key";
-import type { Decision, Rejection, Reservation } from "../../src/limits/limiter";
-import { batchCostOf, costOf, formatUsd, windowOf } from "../../src/limits/spend";
+import type { Decision, Rejection, Reservation } from "../../src/limits/decisions";
+import { batchCostOf, costOf, formatUsd, windowOf } from "../../src/limits/spend/money";
 import type { RequestLogLine } from "../../src/log/request-log";
 import { callGuard, readEnvelope, startGuard } from "../helpers";
 import { seedKey } from "../keys";

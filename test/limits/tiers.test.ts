@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { ConfigError } from "../../src/config/config-error";
-import { familyFor, parseTierConfig, type RawTierConfig, resolveLimits } from "../../src/limits/tiers";
+import { familyFor, parseTierConfig, type RawTierConfig, resolveLimits } from "../../src/limits/rates/tiers";
 
 const DEFAULT = { requests_per_minute: 4000, input_tokens_per_minute: 400_000, output_tokens_per_minute: 80_000 };
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { available, levelAt, MAX_DEBT_MINUTES, MAX_PER_MINUTE, MINUTE_MS, status, take, waitFor } from "../../src/limits/token-bucket";
+import { available, levelAt, MAX_DEBT_MINUTES, MAX_PER_MINUTE, MINUTE_MS, status, take, waitFor } from "../../src/limits/rates/token-bucket";
 
 /** A small deterministic generator (mulberry32), so failures reproduce. */
 function random(seed: number): () => number {

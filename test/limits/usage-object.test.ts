@@ -1,6 +1,6 @@
 import { abortAllDurableObjects, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import type { Decision, Rejection } from "../../src/limits/limiter";
+import type { Decision, Rejection } from "../../src/limits/decisions";
 import { fakeClock, limits, newOrg, usageObject } from "./helpers";
 
 const cost = (inputTokens = 0, outputTokens = 0) => ({ requests: 1, inputTokens, outputTokens });

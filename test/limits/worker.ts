@@ -1,6 +1,6 @@
 // The Worker the limits tests run against: only the usage object (runInDurableObject needs its
 // class exported by the `main` Worker).
-export { UsageObject } from "../../src/limits/usage-object";
+export { UsageObject } from "../../src/limits/usage-object/usage-object";
 
 export default {
 	fetch(): Response {

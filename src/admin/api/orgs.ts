@@ -3,7 +3,7 @@ import { type AdminContext, keysOf } from "../admin-context";
 import { wholeParam } from "../http/json";
 import { type OrgView, orgView } from "../usage/org-view";
 import { readOrgReport } from "../usage/usage-calls";
-import { DAYS_KEPT, MINUTES_KEPT } from "../../limits/usage-history";
+import { DAYS_KEPT, MINUTES_KEPT } from "../../limits/console/usage-history";
 import type { KeyRecord } from "../../keys/key-record";
 
 /** At most this many organisations are listed (then `truncated` is true). */

@@ -1,6 +1,6 @@
 import { type GuardConfig, KNOWN_SECRETS } from "../../config/guard-config";
 import type { Env } from "../../env";
-import { type Budgets, usd } from "../../limits/spend";
+import { type Budgets, usd } from "../../limits/spend/money";
 
 /**
  * The configuration as the health endpoint shows it: routes, limits, overload bounds and which

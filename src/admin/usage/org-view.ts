@@ -1,9 +1,9 @@
 import type { GuardConfig } from "../../config/guard-config";
 import type { KeyRecord } from "../../keys/key-record";
-import type { LimitStatus } from "../../limits/limiter";
-import { PERIODS, usd, windowOf } from "../../limits/spend";
-import { tierOf } from "../../limits/tiers";
-import type { HistorySeries } from "../../limits/usage-history";
+import type { LimitStatus } from "../../limits/decisions";
+import { PERIODS, usd, windowOf } from "../../limits/spend/money";
+import { tierOf } from "../../limits/rates/tiers";
+import type { HistorySeries } from "../../limits/console/usage-history";
 import type { ObjectReport } from "./usage-calls";
 
 /** A series as the admin API sends it: oldest first, one value per step, dollars as numbers. */

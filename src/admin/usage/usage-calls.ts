@@ -1,11 +1,11 @@
 import type { GuardConfig } from "../../config/guard-config";
 import { GuardError } from "../../errors/guard-error";
 import { TIMED_OUT, within } from "../../lib/within";
-import { usageTally } from "../../limits/console-link";
-import type { ResolvedLimits } from "../../limits/limiter";
-import { revocationBook } from "../../limits/revocations";
-import { resolveLimits, tierOf } from "../../limits/tiers";
-import type { UsageObject } from "../../limits/usage-object";
+import { usageTally } from "../../limits/console/usage-tally";
+import type { ResolvedLimits } from "../../limits/decisions";
+import { revocationBook } from "../../keys/revocations";
+import { resolveLimits, tierOf } from "../../limits/rates/tiers";
+import type { UsageObject } from "../../limits/usage-object/usage-object";
 
 /** The longest an admin call waits for a usage object, ms. */
 const OBJECT_TIMEOUT_MS = 2000;

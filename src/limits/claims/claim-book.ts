@@ -1,4 +1,4 @@
-import type { ResolvedLimits } from "../limiter";
+import type { ResolvedLimits } from "../decisions";
 
 /**
  * One request's claim as the usage object holds it, from admission to settlement: the bucket

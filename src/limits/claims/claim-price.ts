@@ -1,7 +1,7 @@
 import type { BatchScan } from "../../lib/json/batch-requests";
-import type { Family } from "../families";
-import { batchCostOf, costOf, type Price } from "../spend";
-import { familyFor, type TierTable, tierOf } from "../tiers";
+import type { Family } from "../rates/families";
+import { batchCostOf, costOf, type Price } from "../spend/money";
+import { familyFor, type TierTable, tierOf } from "../rates/tiers";
 
 /** Bytes per token for every estimate the guard makes itself: a body's input, an answer's delivered output. */
 export const BYTES_PER_TOKEN = 4;

@@ -5,11 +5,10 @@ import { type BatchScan, scanBatchRequests } from "../../lib/json/batch-requests
 import { type FieldScan, scanTopLevelFields } from "../../lib/json/top-level-fields";
 import type { RequestState } from "../../lib/request-state";
 import type { ReportedUsage } from "../../lib/usage-tap";
-import type { Family } from "../families";
-import type { GrowDecision, Rejection, Reservation } from "../limiter";
-import type { LimiterClient } from "../limiter-client";
-import { batchCostOf, costOf, type Price, usd } from "../spend";
-import { familyFor, type TierTable, tierOf } from "../tiers";
+import type { GrowDecision, Limiter, Rejection, Reservation } from "../decisions";
+import type { Family } from "../rates/families";
+import { familyFor, type TierTable, tierOf } from "../rates/tiers";
+import { batchCostOf, costOf, type Price, usd } from "../spend/money";
 import { batchClaim, claimCost, pricesFor, tokensOf } from "./claim-price";
 
 /** How a request ended, as its claim is settled. */
@@ -33,7 +32,8 @@ export interface BodyGrowth extends PumpClaim {
 
 /** What a claim knows about the request it was made for. */
 export interface ClaimContext {
-	readonly client: LimiterClient;
+	/** The isolate's limiter client. */
+	readonly client: Limiter;
 	readonly tiers: TierTable;
 	readonly orgId: string;
 	readonly reservation: Reservation;

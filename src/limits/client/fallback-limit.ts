@@ -1,5 +1,5 @@
-import { BoundedMap } from "../lib/bounded-map";
-import { type BucketState, available, take, waitFor } from "./token-bucket";
+import { BoundedMap } from "../../lib/bounded-map";
+import { type BucketState, available, take, waitFor } from "../rates/token-bucket";
 
 /** The share of an organisation's request limit one isolate admits while the usage object is down. */
 export const FALLBACK_SHARE = 0.1;

@@ -1,8 +1,7 @@
-import { configValue, fieldsOf } from "../config/config-json";
-import { ConfigError } from "../config/config-error";
-import { describe as show } from "../config/route-table";
+import { ConfigError } from "./config-error";
+import { configValue, describe as show } from "./config-json";
 
-/** The checks the usage-limit tables share; each error names the field (`TIERS.gold.price.input`). */
+/** The field checks the usage-limit tables share (tiers, families, prices, budgets); each error names the field (`TIERS.gold.price.input`). */
 
 /** The range a number must be in. */
 export interface Bounds {
@@ -48,8 +47,6 @@ export function table(raw: unknown, at: string, hint: string): Record<string, un
 
 
 /** A nested table of named entries (`families`), in the order written. */
-export { fieldsOf };
-
 export function entriesOf(value: unknown, at: string): [string, unknown][] {
 	if (typeof value !== "object" || value === null || Array.isArray(value)) {
 		throw new ConfigError(at, `must be a table, got ${show(value)}`);
@@ -57,7 +54,6 @@ export function entriesOf(value: unknown, at: string): [string, unknown][] {
 	return Object.entries(value as Record<string, unknown>);
 }
 
-export { show };
 
 function trim(n: number): string {
 	return Number.isInteger(n) ? String(n) : n.toFixed(3).replace(/0+$/, "");

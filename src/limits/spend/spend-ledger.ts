@@ -1,5 +1,11 @@
-import type { SpendCharge } from "./limiter";
-import { type BudgetHit, type BudgetScope, type Budgets, PERIODS, type Period, windowOf } from "./spend";
+import { type BudgetHit, type BudgetScope, type Budgets, PERIODS, type Period, windowOf } from "./money";
+
+/** Money to add to the spend of an organisation, and of the workspace and key named. */
+export interface SpendCharge {
+	readonly workspaceId?: string | undefined;
+	readonly keyId?: string | undefined;
+	readonly nanos: number;
+}
 
 /** One scope's spend in the current period, as `keys usage` shows it. */
 export interface SpendLine {

@@ -1,7 +1,8 @@
-import { ConfigError } from "../config/config-error";
-import { entriesOf, fieldsOf, flag, show } from "./config-fields";
-import type { BucketLimits } from "./limiter";
-import { type Price, parsePrice } from "./spend";
+import { ConfigError } from "../../config/config-error";
+import { entriesOf, flag } from "../../config/config-fields";
+import { describe as show, fieldsOf } from "../../config/config-json";
+import type { BucketLimits } from "../decisions";
+import { type Price, parsePrice } from "../spend/money";
 
 /**
  * Model families: the models of a tier that share a pool of limits of their own (all Opus models,

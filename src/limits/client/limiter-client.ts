@@ -1,30 +1,26 @@
-import { TIMED_OUT, within } from "../lib/within";
+import { TIMED_OUT, within } from "../../lib/within";
 import { waitUntil as runtimeWaitUntil } from "cloudflare:workers";
-import { type AdmitContext, ConsoleLink, type UsageDetail } from "./console-link";
-import { LeaseClient, type LeaseOptions } from "./lease-client";
+import { batchClaimId } from "../claims/claim-book";
+import { type AdmitContext, ConsoleLink } from "../console/console-link";
+import type { UsageDetail } from "../console/usage-tally";
 import {
 	type AdmitRequest,
 	type Cost,
 	type Decision,
 	type GrowDecision,
-	type LeaseDecision,
-	type ObjectGrowRequest,
-	type ObjectSettleClaimRequest,
-	type SettleClaimResult,
-	type LeaseRequest,
 	type Limiter,
 	LimiterUnavailableError,
-	type ObjectAdmitRequest,
-	type ObjectSettleRequest,
 	type PoolCorrection,
 	type Reservation,
+	type SettleClaimResult,
 	type SettleResult,
-	type SpendCharge,
 	type Usage,
-} from "./limiter";
-import { batchClaimId } from "./claims/claim-book";
+} from "../decisions";
+import { resolveLimits, type TierTable } from "../rates/tiers";
+import type { SpendCharge } from "../spend/spend-ledger";
+import type { LeaseDecision, LeaseRequest, ObjectAdmitRequest, ObjectGrowRequest, ObjectSettleClaimRequest, ObjectSettleRequest } from "../usage-object/rpc";
+import { LeaseClient, type LeaseOptions } from "./lease-client";
 import { RejectionNotes } from "./rejection-notes";
-import { resolveLimits, type TierTable } from "./tiers";
 
 /** The usage object's RPC methods, as a stub exposes them. */
 export interface UsageStub {
@@ -102,7 +98,7 @@ export class LimiterClient implements Limiter {
 		}
 	}
 
-	/** Refuses a key this isolate knows is revoked (`401`), then decides; the console counts the outcome. */
+	/** Stops a key this isolate knows is revoked (a `RevokedKeyError`, which `keys/` answers with `401`), then decides; the console counts the outcome. */
 	admit(request: AdmitRequest & AdmitContext): Promise<Decision> {
 		return this.#console.admit(request, () => this.#admit(request));
 	}

@@ -1,4 +1,4 @@
-import type { AccelerationConfig } from "./limiter";
+import type { AccelerationConfig } from "../decisions";
 import { MINUTE_MS } from "./token-bucket";
 
 /**

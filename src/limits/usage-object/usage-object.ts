@@ -1,46 +1,55 @@
 import { DurableObject } from "cloudflare:workers";
-import * as meter from "./acceleration";
-import { type BucketSpec, COST_FIELD, checkedCost, checkedDelta, type Dimension, type Hit, moreRestrictive, specsFor, worse } from "./bucket-specs";
+import type { RevocationList } from "../../keys/revocations";
+import { batchClaimId, CLAIM_TTL_MS, ClaimBook, type ClaimsSummary } from "../claims/claim-book";
+import type { ConsoleDownlink } from "../console/console-link";
+import { ObjectConsole, type ObjectConsoleReport } from "../console/object-console";
+import type {
+	AccelerationConfig,
+	Cost,
+	Decision,
+	GrowDecision,
+	PoolCorrection,
+	RateLimitSnapshot,
+	Rejection,
+	ResolvedLimits,
+	SettleClaimResult,
+	SettleResult,
+} from "../decisions";
+import { type BucketSpec, COST_FIELD, checkedCost, checkedDelta, type Dimension, type Hit, samePool, specsFor, specsOfPools } from "../rates/bucket-specs";
+import { BucketStore, MIN_IDLE_MS } from "../rates/bucket-store";
+import type { BudgetHit } from "../spend/money";
+import { type SpendCharge, SpendLedger, type SpendLine } from "../spend/spend-ledger";
 import {
-	type Cost,
-	type Decision,
-	type GrowDecision,
 	type LeaseDecision,
-	type ObjectGrowRequest,
-	type ObjectSettleClaimRequest,
-	type SettleClaimResult,
 	type LeaseRequest,
-	type LimitStatus,
 	MAX_LEASE_TTL_MS,
 	type ObjectAdmitRequest,
+	type ObjectGrowRequest,
+	type ObjectSettleClaimRequest,
 	type ObjectSettleRequest,
-	type PoolCorrection,
-	type RateLimitSnapshot,
-	type Rejection,
-	type ResolvedLimits,
-	type SettleResult,
-	type SpendCharge,
-} from "./limiter";
-import type { ConsoleDownlink } from "./console-link";
-import { ObjectConsole, type ObjectConsoleReport } from "./object-console";
-import type { RevocationList } from "./revocations";
-import type { BudgetHit } from "./spend";
-import { SpendLedger, type SpendLine } from "./spend-ledger";
-import * as bucket from "./token-bucket";
-import { batchClaimId, CLAIM_TTL_MS, ClaimBook, type ClaimsSummary } from "./claims/claim-book";
+} from "./rpc";
 
-/** Untouched this long, every bucket is full again, even one at the deepest debt. */
-const MIN_IDLE_MS = (bucket.MAX_DEBT_MINUTES + 1) * bucket.MINUTE_MS;
+/** The object's state in its SQLite, one store per concern, loaded together once per instance. */
+interface Stores {
+	/** Token buckets and the acceleration meter. */
+	readonly buckets: BucketStore;
+	/** Spend per scope and period. */
+	readonly spend: SpendLedger;
+	/** Claims outstanding, and the settlements made. */
+	readonly claims: ClaimBook;
+}
 
 /**
- * One organisation's usage (`idFromName(orgId)`), in its own SQLite database: token buckets for
- * the organisation, its model families' pools and its workspaces, the acceleration meter, and the
- * spend of the organisation, its workspaces and keys per UTC day and month. Every RPC method runs
- * to the end without awaiting, so each check-then-charge is atomic and concurrent calls are exact.
- * The in-memory copy is loaded once per instance and written through, so the state survives
- * eviction and restarts. An alarm deletes the buckets and meter after `idleMs` untouched (by then
- * they equal a fresh object's: buckets full, meter decayed below 1%), and spend once its period
- * has turned.
+ * One organisation's usage (`idFromName(orgId)`), in its own SQLite database, one store per
+ * concern: the token buckets of the organisation, its model families' pools and its workspaces,
+ * with the acceleration meter (`rates/bucket-store.ts`); the spend of the organisation, its
+ * workspaces and keys per UTC day and month (`spend/spend-ledger.ts`); the claims outstanding
+ * (`claims/claim-book.ts`); the console's history and revocation list (`console/object-console.ts`).
+ * Every RPC method runs to the end without awaiting, so each check-then-charge across the stores is
+ * atomic and concurrent calls are exact. Each store is loaded once per instance and written
+ * through, so the state survives eviction and restarts. An alarm forgets the buckets and meter once
+ * idle (by then they equal a fresh object's: buckets full, meter decayed below 1%), spend once its
+ * period has turned, and claims their isolates never settled once they expire.
  */
 export class UsageObject extends DurableObject {
 	/**
@@ -49,15 +58,10 @@ export class UsageObject extends DurableObject {
 	 */
 	clock: () => number = Date.now;
 
-	#loaded = false;
-	#alarmSet = false;
-	#buckets = new Map<string, bucket.BucketState>();
-	#meter: meter.MeterState | undefined;
-	#idleMs = MIN_IDLE_MS;
-	#lastActivity = 0;
-	#spend: SpendLedger | undefined;
-	#claims: ClaimBook | undefined;
+	#stores: Stores | undefined;
 	#console: ObjectConsole | undefined;
+	#alarmSet = false;
+	#lastActivity = 0;
 
 	/**
 	 * Checks `cost` against every limit, then charges all of it, or nothing. A spent budget of the
@@ -67,16 +71,15 @@ export class UsageObject extends DurableObject {
 		const cost = checkedCost(request.cost, "cost");
 		const terms = request.claim;
 		const nanos = terms === undefined ? 0 : checkedNanos(terms.nanos, "claim.nanos");
-		const ledger = this.#load();
-		const claims = this.#claimBook();
+		const { buckets, spend, claims } = this.#load();
 		const now = this.clock();
 		const pools = [request.limits, ...(terms?.pools ?? [])];
 		const specs = specsOfPools(pools);
-		const spent = ledger.check(request.limits.budgets, request.workspaceId, request.keyId, now, { nanos, held: (scope) => claims.heldNanos(scope) });
-		if (spent !== undefined) return this.#overBudget(spent, specsFor(request.limits), now);
-		const hit = this.#check(specs, cost, request.limits, now);
-		if (hit !== undefined) return this.#reject(hit, specsFor(request.limits), now);
-		this.#charge(specs, cost, request.limits, now);
+		const spent = spend.check(request.limits.budgets, request.workspaceId, request.keyId, now, { nanos, held: (scope) => claims.heldNanos(scope) });
+		if (spent !== undefined) return overBudget(spent, buckets.snapshot(specsFor(request.limits), now), now);
+		const hit = buckets.check(specs, cost, request.limits.acceleration, now);
+		if (hit !== undefined) return rejection(hit, buckets.snapshot(specsFor(request.limits), now));
+		this.#charge(specs, cost, request.limits.acceleration, now);
 		if (terms !== undefined) {
 			const taken: Record<string, number> = {};
 			for (const spec of specs) taken[spec.key] = cost[COST_FIELD[spec.dimension]];
@@ -108,7 +111,7 @@ export class UsageObject extends DurableObject {
 				family,
 				...(terms === undefined ? {} : { claimId: terms.id }),
 			},
-			snapshot: this.#snapshot(specsFor(request.limits), now),
+			snapshot: buckets.snapshot(specsFor(request.limits), now),
 			source: "object",
 			family,
 		};
@@ -124,8 +127,7 @@ export class UsageObject extends DurableObject {
 	#grow(request: ObjectGrowRequest): GrowDecision {
 		const cost = checkedCost(request.cost, "cost");
 		const nanos = checkedNanos(request.nanos, "nanos");
-		const ledger = this.#load();
-		const claims = this.#claimBook();
+		const { buckets, spend, claims } = this.#load();
 		const now = this.clock();
 		const claim = claims.get(String(request.claimId));
 		if (claim === undefined) throw new RangeError(`no claim ${String(request.claimId).slice(0, 64)} is held (settled, or expired)`);
@@ -153,18 +155,14 @@ export class UsageObject extends DurableObject {
 		const specs = specsOfPools(pools);
 		const totals: Cost = { requests: claim.requests, inputTokens: claim.inputTokens, outputTokens: claim.outputTokens };
 		const unitsFor = (spec: BucketSpec) => (fresh.has(spec.key) ? totals[COST_FIELD[spec.dimension]] : 0) + cost[COST_FIELD[spec.dimension]];
-		const spent = nanos > 0 ? ledger.check(primary.budgets, claim.workspaceId, claim.keyId, now, { nanos, held: (scope) => claims.heldNanos(scope) }) : undefined;
-		if (spent !== undefined) return this.#overBudget(spent, specsFor(primary), now);
-		let worst: Hit | undefined;
-		for (const spec of specs) {
-			const wait = bucket.waitFor(this.#buckets.get(spec.key), spec.perMinute, unitsFor(spec), now);
-			if (wait !== 0) worst = worse(worst, { limit: spec.dimension, scope: spec.scope, allowedPerMinute: spec.perMinute, wait, family: spec.family });
-		}
-		if (worst !== undefined) return this.#reject(worst, specsFor(primary), now);
-		for (const [spec, units] of released) if (units !== 0) this.#take(spec, -units, now);
+		const spent = nanos > 0 ? spend.check(primary.budgets, claim.workspaceId, claim.keyId, now, { nanos, held: (scope) => claims.heldNanos(scope) }) : undefined;
+		if (spent !== undefined) return overBudget(spent, buckets.snapshot(specsFor(primary), now), now);
+		const worst = buckets.checkUnits(specs, unitsFor, now);
+		if (worst !== undefined) return rejection(worst, buckets.snapshot(specsFor(primary), now));
+		for (const [spec, units] of released) if (units !== 0) buckets.take(spec, -units, now);
 		for (const spec of specs) {
 			const units = unitsFor(spec);
-			if (units !== 0) this.#take(spec, units, now);
+			if (units !== 0) buckets.take(spec, units, now);
 			taken[spec.key] = (taken[spec.key] ?? 0) + units;
 		}
 		this.#touched(now);
@@ -178,7 +176,7 @@ export class UsageObject extends DurableObject {
 			inputTokens: claim.inputTokens + cost.inputTokens,
 			outputTokens: claim.outputTokens + cost.outputTokens,
 		});
-		return { admitted: true, snapshot: this.#snapshot(specsFor(primary), now) };
+		return { admitted: true, snapshot: buckets.snapshot(specsFor(primary), now) };
 	}
 
 	/**
@@ -191,11 +189,10 @@ export class UsageObject extends DurableObject {
 	#settleClaim(request: ObjectSettleClaimRequest): SettleClaimResult {
 		const used = checkedCost(request.used, "used");
 		const charges = checkedCharges(request.spend);
-		const ledger = this.#load();
-		const claims = this.#claimBook();
+		const { buckets, spend, claims } = this.#load();
 		const now = this.clock();
 		const claim = claims.get(request.claimId);
-		if (claim === undefined) return { settled: false, exhausted: ledger.exhausted(request.limits.budgets, request.limits.workspace?.id, now) };
+		if (claim === undefined) return { settled: false, exhausted: spend.exhausted(request.limits.budgets, request.limits.workspace?.id, now) };
 		const target = specsFor(request.limits);
 		const landsInClaim = claim.pools.some((pool) => samePool(pool, request.limits));
 		const wanted = new Map<string, number>();
@@ -209,30 +206,23 @@ export class UsageObject extends DurableObject {
 			const kept = claim.taken[key] === undefined ? (claim.kept?.[key] ?? 0) : 0;
 			// A pool the request moved out of keeps what it admitted, even when the usage lands back in it.
 			const delta = Math.max(wanted.get(key) ?? 0, kept) - (claim.taken[key] ?? kept);
-			if (delta !== 0) this.#take(spec, delta, now);
+			if (delta !== 0) buckets.take(spec, delta, now);
 		}
-		if (charges.length > 0) ledger.add(charges, request.limits.budgets, now);
+		if (charges.length > 0) spend.add(charges, request.limits.budgets, now);
 		claims.settled(claim, charges.reduce((sum, charge) => sum + charge.nanos, 0));
 		this.#touched(now);
-		return { settled: true, exhausted: ledger.exhausted(request.limits.budgets, request.limits.workspace?.id, now) };
+		return { settled: true, exhausted: spend.exhausted(request.limits.budgets, request.limits.workspace?.id, now) };
 	}
 
 	/** Claims whose isolate never settled them are settled as charged: their units stay taken, their money is spent. */
 	#expireClaims(now: number): void {
-		const claims = this.#claimBook();
+		const { spend, claims } = this.#load();
 		if ((claims.nextExpiry() ?? Number.POSITIVE_INFINITY) > now) return;
-		const ledger = this.#load();
 		for (const claim of claims.expired(now)) {
 			const charge = claim.nanos > 0 ? [{ workspaceId: claim.workspaceId, keyId: claim.keyId, nanos: claim.nanos }] : [];
-			if (charge.length > 0) ledger.add(charge, claim.pools[0]?.budgets, now);
+			if (charge.length > 0) spend.add(charge, claim.pools[0]?.budgets, now);
 			claims.settled(claim, claim.nanos);
 		}
-	}
-
-	#claimBook(): ClaimBook {
-		this.#load();
-		if (this.#claims === undefined) throw new Error("the claim book was not loaded");
-		return this.#claims;
 	}
 
 	/**
@@ -255,20 +245,21 @@ export class UsageObject extends DurableObject {
 		}));
 		const returned = request.returned === undefined ? undefined : checkedCost({ outputTokens: 0, ...request.returned }, "returned");
 		const charges = checkedCharges(request.spend);
-		const ledger = this.#load();
+		const { buckets, spend } = this.#load();
 		const now = this.clock();
 		if (returned !== undefined) moves.push({ limits: request.limits, requests: -returned.requests, inputTokens: -returned.inputTokens, outputTokens: -returned.outputTokens });
-		this.#correct([first, ...moves], now);
+		buckets.correct([first, ...moves], now);
+		this.#touched(now);
 		if (charges.length > 0) {
-			ledger.add(charges, request.limits.budgets, now);
+			spend.add(charges, request.limits.budgets, now);
 			this.#touched(now);
 		}
-		return { exhausted: ledger.exhausted(request.limits.budgets, request.limits.workspace?.id, now) };
+		return { exhausted: spend.exhausted(request.limits.budgets, request.limits.workspace?.id, now) };
 	}
 
 	/** Every scope's spend in the current day and month, for `npm run keys -- usage`. */
 	report(): SpendLine[] {
-		return this.#load().report(this.clock());
+		return this.#load().spend.report(this.clock());
 	}
 
 	/**
@@ -285,37 +276,37 @@ export class UsageObject extends DurableObject {
 			outputTokens: checkedDelta(request.usage.outputTokens, "usage.outputTokens") - returned.outputTokens,
 		};
 		const charges = checkedCharges(request.spend);
-		const ledger = this.#load();
+		const { buckets, spend } = this.#load();
 		const now = this.clock();
 		const specs = specsFor(request.limits);
 		if (owed.requests !== 0 || owed.inputTokens !== 0 || owed.outputTokens !== 0) this.#charge(specs, owed, undefined, now);
-		if (charges.length > 0) ledger.add(charges, request.limits.budgets, now);
-		const spent = need.requests > 0 ? ledger.check(request.limits.budgets, request.workspaceId, request.keyId, now) : undefined;
-		if (spent !== undefined) return this.#overBudget(spent, specs, now);
-		const hit = this.#check(specs, need, request.limits, now);
-		if (hit !== undefined) return this.#reject(hit, specs, now);
+		if (charges.length > 0) spend.add(charges, request.limits.budgets, now);
+		const spent = need.requests > 0 ? spend.check(request.limits.budgets, request.workspaceId, request.keyId, now) : undefined;
+		if (spent !== undefined) return overBudget(spent, buckets.snapshot(specs, now), now);
+		const hit = buckets.check(specs, need, request.limits.acceleration, now);
+		if (hit !== undefined) return rejection(hit, buckets.snapshot(specs, now));
 		const grant = (dimension: Dimension, ceiling: number): number => {
 			const field = COST_FIELD[dimension];
 			let units = Math.min(want[field], ceiling);
 			for (const spec of specs) {
-				if (spec.dimension === dimension) units = Math.min(units, bucket.available(this.#buckets.get(spec.key), spec.perMinute, now));
+				if (spec.dimension === dimension) units = Math.min(units, buckets.available(spec, now));
 			}
 			return Math.max(need[field], units);
 		};
 		const acceleration = request.limits.acceleration;
-		const room = acceleration === undefined ? Number.POSITIVE_INFINITY : meter.headroom(this.#meter, acceleration, now);
+		const room = acceleration === undefined ? Number.POSITIVE_INFINITY : buckets.headroom(acceleration, now);
 		const units = {
 			requests: grant("requests", room),
 			inputTokens: grant("input_tokens", Number.POSITIVE_INFINITY),
 			outputTokens: grant("output_tokens", Number.POSITIVE_INFINITY),
 		};
-		this.#charge(specs, units, request.limits, now);
+		this.#charge(specs, units, acceleration, now);
 		const ttlMs = Math.min(MAX_LEASE_TTL_MS, Math.max(1, Math.floor(request.ttlMs)));
-		const exhausted = ledger.exhausted(request.limits.budgets, request.limits.workspace?.id, now);
-		return { admitted: true, units, ttlMs, snapshot: this.#snapshot(specs, now), ...(exhausted.length > 0 ? { exhausted } : {}) };
+		const exhausted = spend.exhausted(request.limits.budgets, request.limits.workspace?.id, now);
+		return { admitted: true, units, ttlMs, snapshot: buckets.snapshot(specs, now), ...(exhausted.length > 0 ? { exhausted } : {}) };
 	}
 
-	// --- The operator console (src/limits/object-console.ts): each call above also carries the
+	// --- The operator console (console/object-console.ts): each call above also carries the
 	// isolate's tally into the history and brings back the revocation list when it changed.
 
 	/** {@link #admit}, counted in the history; a key on the revocation list is refused uncharged. */
@@ -360,7 +351,7 @@ export class UsageObject extends DurableObject {
 	 */
 	holdForBatch(request: { orgId: string; claimId: string; batchId: string }): { held: boolean } {
 		this.#heard(request);
-		const claims = this.#claimBook();
+		const { claims } = this.#load();
 		const claim = claims.get(String(request.claimId));
 		const batchId = String(request.batchId);
 		if (claim === undefined || !/^[\x21-\x7e]{1,128}$/.test(batchId) || claims.get(batchClaimId(batchId)) !== undefined) return { held: false };
@@ -371,7 +362,7 @@ export class UsageObject extends DurableObject {
 	/** What the claims outstanding hold, and what settlements charged (the invariant tests read it). */
 	claimsReport(): ClaimsSummary {
 		this.#expireClaims(this.clock());
-		return this.#claimBook().summary();
+		return this.#load().claims.summary();
 	}
 
 	/** {@link #lease}, with the isolate's tally (in lease mode, isolates count their own decisions). */
@@ -392,7 +383,8 @@ export class UsageObject extends DurableObject {
 		const spend = this.report();
 		const now = this.clock();
 		const desk = this.#consoleState();
-		const pools = request.pools.map((limits) => ({ family: limits.pool?.family ?? null, snapshot: this.#snapshot(specsFor(limits), now) }));
+		const { buckets } = this.#load();
+		const pools = request.pools.map((limits) => ({ family: limits.pool?.family ?? null, snapshot: buckets.snapshot(specsFor(limits), now) }));
 		return desk.answer(request, { ...desk.report(now, request.minutes, request.days), pools, spend, claims }, now);
 	}
 
@@ -425,48 +417,39 @@ export class UsageObject extends DurableObject {
 
 	/** Refuses a revoked key (the isolate answers 401 once it has the list, which comes with this). */
 	#revokedKey(limits: ResolvedLimits, now: number): Rejection {
-		this.#load();
-		return { admitted: false, limit: "requests", scope: "key", allowedPerMinute: 0, retryAfterMs: null, snapshot: this.#snapshot(specsFor(limits), now), source: "object" };
+		const { buckets } = this.#load();
+		return { admitted: false, limit: "requests", scope: "key", allowedPerMinute: 0, retryAfterMs: null, snapshot: buckets.snapshot(specsFor(limits), now), source: "object" };
 	}
 
 	/**
-	 * Deletes the buckets and meter once idle, and spend once its period has turned; everything,
-	 * storage included, when nothing is left. Otherwise looks again when something would go.
+	 * Forgets the buckets and meter once idle, spend once its period has turned, and expired claims;
+	 * deletes everything, storage included, when nothing is left. Otherwise looks again when
+	 * something would go.
 	 */
 	override async alarm(): Promise<void> {
-		const ledger = this.#load();
+		const { buckets, spend, claims } = this.#load();
 		this.#alarmSet = false;
 		const now = this.clock();
 		this.#expireClaims(now);
-		const nextClaim = this.#claimBook().nextExpiry();
-		const nextTurn = ledger.prune(now);
+		const nextClaim = claims.nextExpiry();
+		const nextTurn = spend.prune(now);
 		const consoleDue = this.#consoleState().prune(now);
 		const idleFor = now - this.#lastActivity;
-		let bucketsLeft = this.#buckets.size > 0 || this.#meter !== undefined;
-		if (bucketsLeft && idleFor >= this.#idleMs) {
+		let bucketsLeft = buckets.held;
+		if (bucketsLeft && idleFor >= buckets.idleMs) {
 			// Spend outlives idle buckets: forget the buckets and the meter, keep the money.
-			this.ctx.storage.sql.exec("DELETE FROM buckets");
-			this.ctx.storage.sql.exec("DELETE FROM meter");
-			this.#buckets = new Map();
-			this.#meter = undefined;
-			this.#idleMs = MIN_IDLE_MS;
+			buckets.clear();
 			bucketsLeft = false;
 		}
 		if (!bucketsLeft && nextTurn === undefined && consoleDue === undefined && nextClaim === undefined) {
 			await this.ctx.storage.deleteAll();
 			this.#console?.reset();
-			this.#claims?.reset();
-			this.#claims = undefined;
-			this.#loaded = false;
-			this.#spend = undefined;
-			this.#buckets = new Map();
-			this.#meter = undefined;
-			this.#idleMs = MIN_IDLE_MS;
+			this.#stores = undefined;
 			this.#lastActivity = 0;
 			return;
 		}
 		// Scheduled by duration on the real clock, so a test clock can never make alarms loop.
-		const untilIdle = bucketsLeft ? this.#idleMs - idleFor : Number.POSITIVE_INFINITY;
+		const untilIdle = bucketsLeft ? buckets.idleMs - idleFor : Number.POSITIVE_INFINITY;
 		const untilTurn = nextTurn === undefined ? Number.POSITIVE_INFINITY : nextTurn - now;
 		const untilConsole = consoleDue === undefined ? Number.POSITIVE_INFINITY : consoleDue - now;
 		const untilClaim = nextClaim === undefined ? Number.POSITIVE_INFINITY : nextClaim - now;
@@ -474,127 +457,24 @@ export class UsageObject extends DurableObject {
 		await this.ctx.storage.setAlarm(Date.now() + Math.max(1, Math.min(untilIdle, untilTurn, untilConsole, untilClaim)));
 	}
 
-	#load(): SpendLedger {
-		if (this.#loaded && this.#spend !== undefined) return this.#spend;
+	/** The stores, read from SQLite on first use (and again after the alarm deleted everything). */
+	#load(): Stores {
+		if (this.#stores !== undefined) return this.#stores;
 		const sql = this.ctx.storage.sql;
-		sql.exec("CREATE TABLE IF NOT EXISTS buckets (key TEXT PRIMARY KEY, level INTEGER NOT NULL, at INTEGER NOT NULL)");
-		sql.exec(
-			"CREATE TABLE IF NOT EXISTS meter (id INTEGER PRIMARY KEY CHECK (id = 1), short_rate REAL NOT NULL, baseline_rate REAL NOT NULL, at INTEGER NOT NULL, idle_ms INTEGER NOT NULL)",
-		);
-		for (const row of sql.exec<{ key: string; level: number; at: number }>("SELECT key, level, at FROM buckets")) {
-			this.#buckets.set(row.key, { level: row.level, at: row.at });
-			this.#lastActivity = Math.max(this.#lastActivity, row.at);
-		}
-		for (const row of sql.exec<{ short_rate: number; baseline_rate: number; at: number; idle_ms: number }>(
-			"SELECT short_rate, baseline_rate, at, idle_ms FROM meter",
-		)) {
-			this.#meter = { shortRate: row.short_rate, baselineRate: row.baseline_rate, at: row.at };
-			this.#idleMs = row.idle_ms;
-			this.#lastActivity = Math.max(this.#lastActivity, row.at);
-		}
-		const ledger = new SpendLedger(sql);
-		ledger.load();
-		this.#spend = ledger;
+		const buckets = new BucketStore(sql);
+		this.#lastActivity = Math.max(this.#lastActivity, buckets.load());
+		const spend = new SpendLedger(sql);
+		spend.load();
 		const claims = new ClaimBook(sql);
 		claims.load();
-		this.#claims = claims;
-		this.#loaded = true;
-		return ledger;
+		this.#stores = { buckets, spend, claims };
+		return this.#stores;
 	}
 
-	#check(specs: readonly BucketSpec[], cost: Cost, limits: ResolvedLimits, now: number): Hit | undefined {
-		let worst: Hit | undefined;
-		for (const spec of specs) {
-			const wait = bucket.waitFor(this.#buckets.get(spec.key), spec.perMinute, cost[COST_FIELD[spec.dimension]], now);
-			if (wait !== 0) worst = worse(worst, { limit: spec.dimension, scope: spec.scope, allowedPerMinute: spec.perMinute, wait, family: spec.family });
-		}
-		const acceleration = limits.acceleration;
-		if (acceleration !== undefined && cost.requests > 0) {
-			const wait = meter.waitFor(this.#meter, acceleration, now);
-			if (wait !== 0) {
-				const allowedPerMinute = meter.allowedRate(this.#meter, acceleration, now);
-				worst = worse(worst, { limit: "acceleration", scope: "organization", allowedPerMinute, wait });
-			}
-		}
-		return worst;
-	}
-
-	#reject(hit: Hit, specs: readonly BucketSpec[], now: number): Rejection {
-		return {
-			admitted: false,
-			limit: hit.limit,
-			scope: hit.scope,
-			allowedPerMinute: hit.allowedPerMinute,
-			retryAfterMs: hit.wait,
-			snapshot: this.#snapshot(specs, now),
-			source: "object",
-			...(hit.family === undefined ? {} : { family: hit.family }),
-		};
-	}
-
-	/** A spent budget: a retry can only succeed once its period turns. */
-	#overBudget(budget: BudgetHit, specs: readonly BucketSpec[], now: number): Rejection {
-		return {
-			admitted: false,
-			limit: "spend",
-			scope: budget.scope,
-			allowedPerMinute: 0,
-			retryAfterMs: Math.max(1, budget.resetAt - now),
-			snapshot: this.#snapshot(specs, now),
-			source: "object",
-			budget,
-		};
-	}
-
-	/** Applies signed corrections to several pools at once, netted per bucket (a workspace's is shared). */
-	#correct(corrections: readonly PoolCorrection[], now: number): void {
-		const net = new Map<string, { spec: BucketSpec; units: number }>();
-		for (const correction of corrections) {
-			for (const spec of specsFor(correction.limits)) {
-				const units = correction[COST_FIELD[spec.dimension]];
-				if (units === 0) continue;
-				const entry = net.get(spec.key) ?? { spec, units: 0 };
-				entry.units += units;
-				net.set(spec.key, entry);
-			}
-		}
-		for (const { spec, units } of net.values()) if (units !== 0) this.#take(spec, units, now);
+	/** Charges `cost` to the buckets (and to the meter, with `acceleration`), and notes the activity. */
+	#charge(specs: readonly BucketSpec[], cost: Cost, acceleration: AccelerationConfig | undefined, now: number): void {
+		this.#load().buckets.charge(specs, cost, acceleration, now);
 		this.#touched(now);
-	}
-
-	/** Takes `cost` from every bucket (signed), counts admitted requests when `limits` says to, writes through. */
-	#charge(specs: readonly BucketSpec[], cost: Cost, limits: ResolvedLimits | undefined, now: number): void {
-		const sql = this.ctx.storage.sql;
-		for (const spec of specs) {
-			const units = cost[COST_FIELD[spec.dimension]];
-			// Taking nothing changes nothing: the arithmetic is exact, so no write is needed.
-			if (units !== 0) this.#take(spec, units, now);
-		}
-		const acceleration = limits?.acceleration;
-		if (acceleration !== undefined && cost.requests > 0) {
-			this.#meter = meter.record(this.#meter, acceleration, now, cost.requests);
-			this.#idleMs = Math.max(MIN_IDLE_MS, Math.ceil(5 * acceleration.baselineMs));
-			sql.exec(
-				"INSERT INTO meter (id, short_rate, baseline_rate, at, idle_ms) VALUES (1, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET short_rate = excluded.short_rate, baseline_rate = excluded.baseline_rate, at = excluded.at, idle_ms = excluded.idle_ms",
-				this.#meter.shortRate,
-				this.#meter.baselineRate,
-				this.#meter.at,
-				this.#idleMs,
-			);
-		}
-		this.#touched(now);
-	}
-
-	/** Takes `units` (signed) from one bucket and writes it through. */
-	#take(spec: BucketSpec, units: number, now: number): void {
-		const next = bucket.take(this.#buckets.get(spec.key), spec.perMinute, units, now);
-		this.#buckets.set(spec.key, next);
-		this.ctx.storage.sql.exec(
-			"INSERT INTO buckets (key, level, at) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET level = excluded.level, at = excluded.at",
-			spec.key,
-			next.level,
-			next.at,
-		);
 	}
 
 	/** Notes activity, and makes sure an alarm will look at the state. */
@@ -602,25 +482,37 @@ export class UsageObject extends DurableObject {
 		this.#lastActivity = Math.max(this.#lastActivity, now);
 		if (!this.#alarmSet) {
 			this.#alarmSet = true;
-			void this.ctx.storage.setAlarm(Date.now() + this.#idleMs);
+			void this.ctx.storage.setAlarm(Date.now() + (this.#stores?.buckets.idleMs ?? MIN_IDLE_MS));
 		}
 	}
+}
 
-	#snapshot(specs: readonly BucketSpec[], now: number): RateLimitSnapshot {
-		const strictest = (dimension: Dimension): LimitStatus => {
-			let result: LimitStatus | undefined;
-			for (const spec of specs) {
-				if (spec.dimension !== dimension) continue;
-				const current = bucket.status(this.#buckets.get(spec.key), spec.perMinute, now);
-				result = result === undefined ? current : moreRestrictive(result, current);
-			}
-			if (result === undefined) throw new Error(`no ${dimension} bucket`);
-			return result;
-		};
-		const inputTokens = strictest("input_tokens");
-		const outputTokens = strictest("output_tokens");
-		return { requests: strictest("requests"), inputTokens, outputTokens, tokens: moreRestrictive(inputTokens, outputTokens) };
-	}
+/** A limit the request would pass: refused, with the retry it allows. */
+function rejection(hit: Hit, snapshot: RateLimitSnapshot): Rejection {
+	return {
+		admitted: false,
+		limit: hit.limit,
+		scope: hit.scope,
+		allowedPerMinute: hit.allowedPerMinute,
+		retryAfterMs: hit.wait,
+		snapshot,
+		source: "object",
+		...(hit.family === undefined ? {} : { family: hit.family }),
+	};
+}
+
+/** A spent budget: a retry can only succeed once its period turns. */
+function overBudget(budget: BudgetHit, snapshot: RateLimitSnapshot, now: number): Rejection {
+	return {
+		admitted: false,
+		limit: "spend",
+		scope: budget.scope,
+		allowedPerMinute: 0,
+		retryAfterMs: Math.max(1, budget.resetAt - now),
+		snapshot,
+		source: "object",
+		budget,
+	};
 }
 
 function checkedCharges(charges: readonly SpendCharge[] | undefined): SpendCharge[] {
@@ -628,17 +520,6 @@ function checkedCharges(charges: readonly SpendCharge[] | undefined): SpendCharg
 		if (!Number.isSafeInteger(charge.nanos) || charge.nanos < 0) throw new RangeError(`spend[${i}].nanos must be a whole number of nano-dollars, 0 or more, got ${charge.nanos}`);
 		return charge;
 	});
-}
-
-/** The buckets of several pools, each once (a workspace's buckets are shared by every pool). */
-function specsOfPools(pools: readonly ResolvedLimits[]): BucketSpec[] {
-	const specs = new Map<string, BucketSpec>();
-	for (const limits of pools) for (const spec of specsFor(limits)) if (!specs.has(spec.key)) specs.set(spec.key, spec);
-	return [...specs.values()];
-}
-
-function samePool(a: ResolvedLimits, b: ResolvedLimits): boolean {
-	return (a.pool?.family ?? null) === (b.pool?.family ?? null);
 }
 
 function checkedNanos(nanos: number, name: string): number {

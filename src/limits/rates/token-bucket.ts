@@ -1,4 +1,4 @@
-import type { LimitStatus } from "./limiter";
+import type { LimitStatus } from "../decisions";
 
 /**
  * Continuously refilled token buckets, as pure integer arithmetic with the time passed in.

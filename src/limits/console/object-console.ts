@@ -1,7 +1,7 @@
 import type { ConsoleDownlink, ConsoleUplink } from "./console-link";
 import { refusalReason } from "./console-link";
-import type { Decision } from "./limiter";
-import { type RevocationList, RevocationStore } from "./revocations";
+import type { Decision } from "../decisions";
+import { type RevocationList, RevocationStore } from "../../keys/revocations";
 import { DAY_MS, DAYS_KEPT, type HistoryEntry, type HistoryView, MINUTE_MS, minuteOf, UsageHistory } from "./usage-history";
 
 /** At most this many minutes of tally are taken from one call (an isolate sends at most 60). */

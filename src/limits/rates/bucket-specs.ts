@@ -1,4 +1,4 @@
-import type { Cost, LimitScope, LimitStatus, Rejection, ResolvedLimits } from "./limiter";
+import type { Cost, LimitScope, LimitStatus, Rejection, ResolvedLimits } from "../decisions";
 import { MAX_DEBT_MINUTES, MAX_PER_MINUTE } from "./token-bucket";
 
 /**
@@ -53,6 +53,18 @@ export function specsFor(limits: ResolvedLimits): BucketSpec[] {
 		}
 	}
 	return specs;
+}
+
+/** The buckets of several pools, each once (a workspace's buckets are shared by every pool). */
+export function specsOfPools(pools: readonly ResolvedLimits[]): BucketSpec[] {
+	const specs = new Map<string, BucketSpec>();
+	for (const limits of pools) for (const spec of specsFor(limits)) if (!specs.has(spec.key)) specs.set(spec.key, spec);
+	return [...specs.values()];
+}
+
+/** Whether two resolved limits name the same pool (the same model family's, or both the organisation's). */
+export function samePool(a: ResolvedLimits, b: ResolvedLimits): boolean {
+	return (a.pool?.family ?? null) === (b.pool?.family ?? null);
 }
 
 /** The hit that decides the retry: one that can never pass, else the longest wait. */

@@ -1,19 +1,8 @@
-import { BoundedMap } from "../lib/bounded-map";
-import {
-	type Cost,
-	type Decision,
-	type GrowDecision,
-	type LeaseDecision,
-	type LeaseRequest,
-	MAX_LEASE_TTL_MS,
-	type ObjectSettleRequest,
-	type PoolCorrection,
-	type RateLimitSnapshot,
-	type ResolvedLimits,
-	type SettleResult,
-	type SpendCharge,
-} from "./limiter";
-import { moreRestrictive } from "./bucket-specs";
+import { BoundedMap } from "../../lib/bounded-map";
+import type { Cost, Decision, GrowDecision, PoolCorrection, RateLimitSnapshot, ResolvedLimits, SettleResult } from "../decisions";
+import { moreRestrictive } from "../rates/bucket-specs";
+import type { SpendCharge } from "../spend/spend-ledger";
+import { type LeaseDecision, type LeaseRequest, MAX_LEASE_TTL_MS, type ObjectSettleRequest } from "../usage-object/rpc";
 import { type NoteScope, type RejectionNotes, scopeKey } from "./rejection-notes";
 
 /**

@@ -1,6 +1,6 @@
-import { BoundedMap } from "../lib/bounded-map";
-import type { Cost, Rejection } from "./limiter";
-import type { BudgetHit } from "./spend";
+import { BoundedMap } from "../../lib/bounded-map";
+import type { Cost, Rejection } from "../decisions";
+import type { BudgetHit } from "../spend/money";
 
 interface Note {
 	readonly until: number;

@@ -1,15 +1,16 @@
-import type { GuardConfig } from "../config/guard-config";
-import type { Route } from "../config/route-table";
-import { GuardError } from "../errors/guard-error";
-import type { RequestState } from "../lib/request-state";
-import { type Decision, LimiterUnavailableError, type RateLimitSnapshot, type Rejection, rejectionMessage, retryAfterSeconds } from "./limiter";
-import { createLimiterClient, type LimiterClient, type UsageNamespace } from "./limiter-client";
+import type { GuardConfig } from "../../config/guard-config";
+import type { Route } from "../../config/route-table";
+import { GuardError } from "../../errors/guard-error";
+import type { RequestState } from "../../lib/request-state";
+import type { BatchScan } from "../../lib/json/batch-requests";
+import { batchClaim, claimCost, pooledFamilies, pricesFor, tokensOf } from "../claims/claim-price";
+import { RequestClaim } from "../claims/request-claim";
+import { type Decision, LimiterUnavailableError, type RateLimitSnapshot, type Rejection } from "../decisions";
+import { familyFor, resolveLimits, type TierTable } from "../rates/tiers";
+import { usd } from "../spend/money";
 import { FALLBACK_SHARE, FallbackLimit } from "./fallback-limit";
-import { usd } from "./spend";
-import { familyFor, resolveLimits, type TierTable } from "./tiers";
-import type { BatchScan } from "../lib/json/batch-requests";
-import { batchClaim, claimCost, pooledFamilies, pricesFor, tokensOf } from "./claims/claim-price";
-import { RequestClaim } from "./claims/request-claim";
+import { createLimiterClient, type LimiterClient, type UsageNamespace } from "./limiter-client";
+import { rejectionMessage, retryAfterSeconds } from "./rejection-messages";
 
 const clients = new WeakMap<object, { config: GuardConfig; client: LimiterClient }>();
 

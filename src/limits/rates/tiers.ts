@@ -1,8 +1,9 @@
-import { ConfigError } from "../config/config-error";
-import { fieldsOf, flag, number, show, table } from "./config-fields";
+import { ConfigError } from "../../config/config-error";
+import { flag, number, table } from "../../config/config-fields";
+import { describe as show, fieldsOf } from "../../config/config-json";
 import { type Family, familyOf, parseFamilies } from "./families";
-import type { AccelerationConfig, BucketLimits, ResolvedLimits, WorkspaceLimits } from "./limiter";
-import { type Budgets, type PeriodBudgets, type Price, parseBudgets, parsePeriodBudgets, parsePrice } from "./spend";
+import type { AccelerationConfig, BucketLimits, ResolvedLimits, WorkspaceLimits } from "../decisions";
+import { type Budgets, type PeriodBudgets, type Price, parseBudgets, parsePeriodBudgets, parsePrice } from "../spend/money";
 import { MAX_PER_MINUTE, MINUTE_MS } from "./token-bucket";
 
 /** One validated tier (`[vars.TIERS.<name>]`). */

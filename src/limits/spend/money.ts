@@ -1,5 +1,6 @@
-import { ConfigError } from "../config/config-error";
-import { fieldsOf, number } from "./config-fields";
+import { ConfigError } from "../../config/config-error";
+import { number } from "../../config/config-fields";
+import { fieldsOf } from "../../config/config-json";
 
 /**
  * Money: prices per model family, budgets per period, and the cost of a settled request, as pure

@@ -1,8 +1,8 @@
-import { GuardError } from "../errors/guard-error";
-import { BoundedMap } from "../lib/bounded-map";
-import type { Decision, Usage } from "./limiter";
-import { type RevocationBook, type RevocationList, revocationBook } from "./revocations";
-import { type HistoryEntry, minuteOf } from "./usage-history";
+import { type RevocationBook, type RevocationList, revocationBook } from "../../keys/revocations";
+import { RevokedKeyError } from "../../keys/revoked";
+import type { Decision, Usage } from "../decisions";
+import type { HistoryEntry } from "./usage-history";
+import { type UsageDetail, type UsageTally, usageTally } from "./usage-tally";
 
 /**
  * What the operator console needs from the request path, carried on the usage-object calls that
@@ -32,94 +32,6 @@ export interface AdmitContext {
 	readonly requestId?: string | undefined;
 }
 
-/** Usage details the console shows beyond what the limits count. */
-export interface UsageDetail {
-	readonly cacheReadTokens?: number | undefined;
-	readonly cacheWriteTokens?: number | undefined;
-}
-
-interface Counts {
-	admitted: number;
-	refused: Record<string, number>;
-	inputTokens: number;
-	cacheReadTokens: number;
-	cacheWriteTokens: number;
-	outputTokens: number;
-	spendNanos: number;
-	lastRefusal?: { requestId: string; reason: string; at: number };
-}
-
-/** Minutes a tally keeps per organisation between calls (older minutes merge into the oldest kept). */
-const MAX_TALLY_MINUTES = 60;
-
-/** One isolate's counts, per organisation and minute, until a call to the object takes them. */
-export class UsageTally {
-	readonly #orgs = new BoundedMap<string, Map<number, Counts>>(10_000);
-
-	admitted(orgId: string, now: number): void {
-		this.#counts(orgId, now).admitted++;
-	}
-
-	/** A refusal: counted here when the object did not count it, and its request ID kept either way. */
-	refused(orgId: string, reason: string, requestId: string | undefined, now: number, counted: boolean): void {
-		const counts = this.#counts(orgId, now);
-		if (counted) counts.refused[reason] = (counts.refused[reason] ?? 0) + 1;
-		if (requestId !== undefined && now >= (counts.lastRefusal?.at ?? 0)) counts.lastRefusal = { requestId, reason, at: now };
-	}
-
-	/** Actual usage of a settled request. */
-	used(orgId: string, usage: Usage & UsageDetail, now: number): void {
-		const counts = this.#counts(orgId, now);
-		counts.inputTokens += whole(usage.inputTokens);
-		counts.outputTokens += whole(usage.outputTokens);
-		counts.cacheReadTokens += whole(usage.cacheReadTokens);
-		counts.cacheWriteTokens += whole(usage.cacheWriteTokens);
-		counts.spendNanos += whole(usage.costNanos);
-	}
-
-	/** Takes everything counted for `orgId` (to send it), or `undefined` when there is nothing. */
-	take(orgId: string): HistoryEntry[] | undefined {
-		const minutes = this.#orgs.get(orgId);
-		if (minutes === undefined) return undefined;
-		this.#orgs.delete(orgId);
-		return [...minutes].map(([minute, counts]) => ({ minute, ...counts }));
-	}
-
-	/** Puts back what a failed call took, so it goes with the next one. */
-	restore(orgId: string, entries: readonly HistoryEntry[] | undefined): void {
-		for (const entry of entries ?? []) {
-			const counts = this.#counts(orgId, entry.minute);
-			counts.admitted += entry.admitted ?? 0;
-			for (const [reason, n] of Object.entries(entry.refused ?? {})) counts.refused[reason] = (counts.refused[reason] ?? 0) + n;
-			counts.inputTokens += entry.inputTokens ?? 0;
-			counts.cacheReadTokens += entry.cacheReadTokens ?? 0;
-			counts.cacheWriteTokens += entry.cacheWriteTokens ?? 0;
-			counts.outputTokens += entry.outputTokens ?? 0;
-			counts.spendNanos += entry.spendNanos ?? 0;
-			if (entry.lastRefusal !== undefined && entry.lastRefusal.at >= (counts.lastRefusal?.at ?? 0)) counts.lastRefusal = { ...entry.lastRefusal };
-		}
-	}
-
-	#counts(orgId: string, now: number): Counts {
-		let minutes = this.#orgs.get(orgId);
-		if (minutes === undefined) {
-			minutes = new Map();
-			this.#orgs.set(orgId, minutes);
-		}
-		let minute = minuteOf(now);
-		if (!minutes.has(minute) && minutes.size >= MAX_TALLY_MINUTES) minute = Math.min(...minutes.keys());
-		let counts = minutes.get(minute);
-		if (counts === undefined) {
-			counts = { admitted: 0, refused: {}, inputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0, outputTokens: 0, spendNanos: 0 };
-			minutes.set(minute, counts);
-		}
-		return counts;
-	}
-}
-
-/** The isolate's tally, shared by its limiter clients and read (and sent) by the admin API. */
-export const usageTally = new UsageTally();
-
 /** The reason a console shows for a rejection: the limit (`budget` for money), with the model family if any. */
 export function refusalReason(decision: Decision): string {
 	if (decision.admitted) return "admitted";
@@ -138,8 +50,9 @@ export interface ConsoleStub {
 }
 
 /**
- * A limiter client's link to the console: refuses keys the isolate knows are revoked (`401`),
- * counts what the object cannot see, and adds the console's fields to every object call.
+ * A limiter client's link to the console: stops keys the isolate knows are revoked (with a
+ * {@link RevokedKeyError}: `keys/` answers it), counts what the object cannot see, and adds the
+ * console's fields to every object call.
  * `exact` mode: the object counts its own admissions and refusals; `lease` mode: the isolate
  * counts every decision, since most never reach the object.
  */
@@ -151,7 +64,7 @@ export class ConsoleLink {
 		private readonly book: RevocationBook = revocationBook,
 	) {}
 
-	/** Decides an admission with `decide`, unless the key is revoked; counts the outcome. */
+	/** Decides an admission with `decide`, unless the key is revoked (thrown: {@link RevokedKeyError}); counts the outcome. */
 	async admit(request: { readonly orgId: string } & AdmitContext, decide: () => Promise<Decision>): Promise<Decision> {
 		const { orgId, keyId, requestId } = request;
 		if (this.book.isRevoked(orgId, keyId, this.now())) throw this.#revoked(orgId, keyId, requestId, true);
@@ -198,15 +111,9 @@ export class ConsoleLink {
 		} as S;
 	}
 
-	#revoked(orgId: string, keyId: string | undefined, requestId: string | undefined, count: boolean): GuardError {
+	/** A revoked key's refusal, counted (`revoked_key`) unless the object counted it. */
+	#revoked(orgId: string, keyId: string | undefined, requestId: string | undefined, count: boolean): RevokedKeyError {
 		this.tally.refused(orgId, "revoked_key", requestId, this.now(), count);
-		return new GuardError(401, "invalid x-api-key", {
-			type: "authentication_error",
-			detail: { auth: { outcome: "revoked-key", org_id: orgId, key_id: keyId ?? null } },
-		});
+		return new RevokedKeyError(orgId, keyId);
 	}
-}
-
-function whole(value: number | undefined): number {
-	return typeof value === "number" && Number.isFinite(value) && value > 0 ? Math.round(value) : 0;
 }
