@@ -12,7 +12,7 @@ async function tightOrg() {
 	const org = `org_rl_${Date.now()}_${orgs++}`;
 	const key = generateApiKey();
 	await seedKey(env.KEYS as KVNamespace, key, { id: `key_${org}`, org_id: org });
-	return { key, overrides: { ORG_TIERS: { [org]: "tight" } } };
+	return { org, key, overrides: { ORG_TIERS: { [org]: "tight" } } };
 }
 
 describe("usage limits on the request path", () => {
@@ -136,6 +136,77 @@ describe("usage limits on the request path", () => {
 		expect(second.status).toBe(429);
 		expect((await readEnvelope(second)).error.type).toBe("rate_limit_error");
 		expect(Number(second.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+	});
+
+	/** The real usage object, but for the RPC methods `broken` replaces. */
+	const partlyFailing = (broken: Record<string, () => Promise<never>>) =>
+		({
+			idFromName: (name: string) => (env.USAGE as unknown as DurableObjectNamespace).idFromName(name),
+			get: (id: DurableObjectId) => {
+				const real = (env.USAGE as unknown as DurableObjectNamespace<import("../src/limits/usage-object/usage-object").UsageObject>).get(id);
+				const methods: Record<string, (request: never) => Promise<unknown>> = {
+					admit: (request) => real.admit(request),
+					grow: (request) => real.grow(request),
+					settle: (request) => real.settle(request),
+					settleClaim: (request) => real.settleClaim(request),
+					holdForBatch: (request) => real.holdForBatch(request),
+					lease: (request) => real.lease(request),
+				};
+				return { ...methods, ...broken };
+			},
+		}) as unknown as DurableObjectNamespace;
+	const messagesRoute = (policy?: string) => [
+		{ methods: ["POST"], path: "/v1/messages", max_body_bytes: 1_000_000, group: "messages", meter_tokens: true, ...(policy ? { limiter_failure: policy } : {}) },
+		{ methods: ["GET"], path: "/v1/models", max_body_bytes: 0, group: "models" },
+	];
+	const claimsOf = async (org: string) => {
+		const namespace = env.USAGE as unknown as DurableObjectNamespace<import("../src/limits/usage-object/usage-object").UsageObject>;
+		return namespace.get(namespace.idFromName(org)).claimsReport();
+	};
+
+	it("answers 529 on a metered route when the usage object fails: metered routes fail closed unless told otherwise", async () => {
+		const { key, overrides } = await tightOrg();
+		const body = JSON.stringify({ model: "m", max_tokens: 8, messages: [{ role: "user", content: "hi" }] });
+		const response = await callGuardToSink("/v1/messages", { method: "POST", body, headers: { "x-api-key": key } }, { ...overrides, USAGE: failing() as never, ROUTES: messagesRoute() });
+		expect(response.status).toBe(529);
+		const envelope = await readEnvelope(response);
+		expect(envelope.error.type).toBe("overloaded_error");
+		await expect(sinkRecord(envelope.request_id)).rejects.toThrow("no record");
+	});
+
+	it("answers 529 when the usage object says it is overloaded, even on a route that fails open", async () => {
+		const { key, overrides } = await tightOrg();
+		const overloaded = () => Promise.reject(Object.assign(new Error("Durable Object is overloaded"), { overloaded: true }));
+		const response = await callGuardToSink(
+			"/v1/models",
+			{ headers: { "x-api-key": key } },
+			{ ...overrides, USAGE: partlyFailing({ admit: overloaded }) as never, ROUTES: modelsRoute("open") },
+		);
+		expect(response.status).toBe(529);
+		expect(response.headers.get("x-guard-ratelimit")).toBe("unavailable");
+		await expect(sinkRecord((await readEnvelope(response)).request_id)).rejects.toThrow("no record");
+	});
+
+	it("refuses with 429 an upload whose claim cannot grow because the usage object failed, and leaves no claim outstanding", async () => {
+		const { org, key, overrides } = await tightOrg();
+		const exploded = () => Promise.reject(new Error("object exploded"));
+		const text = JSON.stringify({ model: "m", max_tokens: 8, messages: [{ role: "user", content: "x".repeat(4000) }] });
+		const { response, settled } = await startGuard(
+			"/v1/messages",
+			{ method: "POST", body: chunkedStream(new TextEncoder().encode(text), 1000), headers: { "x-api-key": key }, duplex: "half" } as RequestInit,
+			{ ORIGIN: env.SINK, ...overrides, USAGE: partlyFailing({ grow: exploded }) as never, ROUTES: messagesRoute() },
+		);
+		expect(response.status).toBe(429);
+		const envelope = await readEnvelope(response);
+		expect(envelope.error.type).toBe("rate_limit_error");
+		await settled();
+		// The origin saw a failed upload, or nothing at all; never the whole body.
+		const record = await sinkRecord(envelope.request_id).catch((error: Error) => {
+			if (error.message.includes("no record")) return undefined;
+			throw error;
+		});
+		expect(record?.outcome).not.toBe("complete");
+		expect(await claimsOf(org)).toMatchObject({ outstanding: 0, settled: 1 });
 	});
 
 	it("refuses an unknown failure policy, naming the field", async () => {
