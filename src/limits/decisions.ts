@@ -87,7 +87,7 @@ export interface Reservation {
 	readonly workspaceId: string | undefined;
 	/** The estimate charged to the input-token buckets. */
 	readonly inputTokens: number;
-	/** Output tokens reserved at admission (usually 0: output is debited from actual usage). */
+	/** Output tokens claimed at admission (the request's `max_tokens`), replaced by the actual output at settlement. */
 	readonly outputTokens: number;
 	/** Whether settling goes to the object at once or into the lease's batch. */
 	readonly via: "object" | "lease";
@@ -140,8 +140,8 @@ export interface AdmitRequest {
 	/** Estimated input tokens (0 for routes without a prompt); reconciled by {@link Limiter.settle}. */
 	readonly inputTokens: number;
 	/**
-	 * Output tokens to reserve up front (default 0), exact mode only: lease mode debits output
-	 * tokens from actual usage alone.
+	 * Output tokens to claim up front (default 0): the request's `max_tokens`, from the object or,
+	 * in lease mode, from a slice.
 	 */
 	readonly outputTokens?: number | undefined;
 	/** The API key the request came with: its budget applies, and its spend is counted. */
