@@ -10,6 +10,7 @@ import { unstable_getMiniflareWorkerOptions } from "wrangler";
 import { routesVar } from "./hostile-kit";
 import type { LocalServer } from "./local-server";
 import { BEHAVIOUR_HEADER, type OriginRecord, SENTINEL_HEADER } from "./recording-origin";
+import { Watched } from "./watched";
 
 const VARS = unstable_getMiniflareWorkerOptions(resolve(__dirname, "../../wrangler.toml")).workerOptions.bindings as Record<string, unknown>;
 
@@ -261,10 +262,8 @@ interface StoredBatch {
 export async function startAccountingOrigin(): Promise<AccountingOrigin> {
 	const records: AccountingRecord[] = [];
 	const batches = new Map<string, StoredBatch>();
-	const watchers = new Set<() => void>();
-	const changed = () => {
-		for (const watcher of [...watchers]) watcher();
-	};
+	const watched = new Watched();
+	const changed = () => watched.changed();
 	let base = "";
 	const server = createServer((req, res) => {
 		const entry: AccountingRecord = {
@@ -316,23 +315,7 @@ export async function startAccountingOrigin(): Promise<AccountingOrigin> {
 		records,
 		at: (prefix) => records.filter((entry) => !entry.sentinel && entry.url.startsWith(prefix)),
 		waitFor(condition, what, timeoutMs = 10_000) {
-			return new Promise<void>((done, fail) => {
-				if (condition()) return done();
-				const check = () => {
-					if (!condition()) return;
-					cleanup();
-					done();
-				};
-				const timer = setTimeout(() => {
-					cleanup();
-					fail(new Error(`the accounting origin did not see ${what} within ${timeoutMs} ms`));
-				}, timeoutMs);
-				const cleanup = () => {
-					clearTimeout(timer);
-					watchers.delete(check);
-				};
-				watchers.add(check);
-			});
+			return watched.waitFor(condition, timeoutMs, () => `the accounting origin did not see ${what} within ${timeoutMs} ms`);
 		},
 		async stop() {
 			server.closeAllConnections();
@@ -561,7 +544,7 @@ export interface StreamReader {
 export function readStream(server: LocalServer, path: string, headers: Record<string, string>, body: string): StreamReader {
 	const { hostname, port } = new URL(server.url);
 	let received = "";
-	const watchers = new Set<() => void>();
+	const watched = new Watched();
 	let finished = false;
 	let resolveEnded: () => void = () => undefined;
 	const ended = new Promise<void>((done) => {
@@ -571,7 +554,7 @@ export function readStream(server: LocalServer, path: string, headers: Record<st
 		if (finished) return;
 		finished = true;
 		resolveEnded();
-		for (const watcher of [...watchers]) watcher();
+		watched.changed();
 	};
 	const request = httpRequest({
 		host: hostname,
@@ -587,7 +570,7 @@ export function readStream(server: LocalServer, path: string, headers: Record<st
 			response.setEncoding("utf8");
 			response.on("data", (text: string) => {
 				received += text;
-				for (const watcher of [...watchers]) watcher();
+				watched.changed();
 			});
 			response.on("end", finish);
 			response.on("close", finish);
@@ -607,27 +590,12 @@ export function readStream(server: LocalServer, path: string, headers: Record<st
 		deltas: count,
 		text: () => received,
 		deltasReached(wanted, ms = 10_000) {
-			return new Promise<void>((done, fail) => {
-				const check = () => {
-					if (count() >= wanted) {
-						cleanup();
-						done();
-					} else if (finished) {
-						cleanup();
-						fail(new Error(`the stream ended after ${count()} of the ${wanted} deltas awaited:\n${received.slice(-500)}`));
-					}
-				};
-				const timer = setTimeout(() => {
-					cleanup();
-					fail(new Error(`${wanted} deltas did not arrive within ${ms} ms (${count()} did)`));
-				}, ms);
-				const cleanup = () => {
-					clearTimeout(timer);
-					watchers.delete(check);
-				};
-				watchers.add(check);
-				check();
-			});
+			return watched.waitFor(
+				() => count() >= wanted,
+				ms,
+				() => `${wanted} deltas did not arrive within ${ms} ms (${count()} did)`,
+				() => (finished ? `the stream ended after ${count()} of the ${wanted} deltas awaited:\n${received.slice(-500)}` : undefined),
+			);
 		},
 		ended,
 		leave() {

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { Watched } from "./watched";
 
 /** What the recording origin saw of one request. */
 export interface OriginRecord {
@@ -53,10 +54,8 @@ export const SENTINEL_HEADER = "x-test-sentinel";
 /** Starts a recording origin on a free loopback port. */
 export async function startRecordingOrigin(): Promise<RecordingOrigin> {
 	const records: OriginRecord[] = [];
-	const watchers = new Set<() => void>();
-	const changed = () => {
-		for (const watcher of [...watchers]) watcher();
-	};
+	const watched = new Watched();
+	const changed = () => watched.changed();
 	let base = "";
 	const server = createServer(function record(req, res) {
 		const entry: OriginRecord = {
@@ -110,23 +109,7 @@ export async function startRecordingOrigin(): Promise<RecordingOrigin> {
 			return values;
 		},
 		waitFor(condition, what, timeoutMs = 5000) {
-			return new Promise<void>((resolve, reject) => {
-				if (condition()) return resolve();
-				const check = () => {
-					if (!condition()) return;
-					cleanup();
-					resolve();
-				};
-				const timer = setTimeout(() => {
-					cleanup();
-					reject(new Error(`the recording origin did not see ${what} within ${timeoutMs} ms`));
-				}, timeoutMs);
-				const cleanup = () => {
-					clearTimeout(timer);
-					watchers.delete(check);
-				};
-				watchers.add(check);
-			});
+			return watched.waitFor(condition, timeoutMs, () => `the recording origin did not see ${what} within ${timeoutMs} ms`);
 		},
 		clear() {
 			records.length = 0;
