@@ -9,6 +9,7 @@
 //   distant     a distant usage object (issue 13): latency added in exact and lease mode with a delay on every call
 //   interposed  minimal Workers (issue 13): a bare pass-through against Workers that put a stream in the upload
 //   profile     CPU profiles of the guard under the small requests (printed only; scripts/bench/profile.mjs)
+//   bombs       decompression bombs (issue 20): gzip bodies decoding past the cap, the workerd's memory growth
 //   locations   accounting across isolates (issue 19): K guard isolates sharing a usage object 0, 30 and 80 ms
 //               away, bursts of several organisations against small limits, admitted vs limit per mode
 // No section: caps, limits and small. A run with BENCH_GUARD_ENTRY set (another guard entry, a
@@ -19,6 +20,7 @@ import { resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import { ROOT } from "./lib/build-worker.mjs";
+import { BOMBS_SECTION, bombsBench } from "./bench/bombs.mjs";
 import { capsBench } from "./bench/caps.mjs";
 import { DISTANT_SECTION, distantBench } from "./bench/distant.mjs";
 import { INTERPOSED_SECTION, interposedBench } from "./bench/interposed-stream.mjs";
@@ -29,7 +31,7 @@ import { SMALL_SECTION, smallBench } from "./bench/small.mjs";
 
 process.env.WRANGLER_SEND_METRICS = "false";
 
-const SECTIONS = ["caps", "limits", "small", "distant", "interposed", "profile", "locations"];
+const SECTIONS = ["caps", "limits", "small", "distant", "interposed", "profile", "locations", "bombs"];
 const DEFAULT_SECTIONS = ["caps", "limits", "small"];
 const CAPS_SECTION = "## Body caps (issue 3)";
 const LIMITS_SECTION = "## Usage limits (issue 5)";
@@ -55,7 +57,7 @@ const { values, positionals } = parseArgs({
 const unknown = positionals.filter((name) => !SECTIONS.includes(name));
 if (values.help || unknown.length > 0) {
 	if (unknown.length > 0) console.error(`unknown section ${unknown.join(", ")}; the sections are ${SECTIONS.join(", ")}`);
-	console.error("usage: npm run bench [-- caps|limits|small|distant|interposed|profile|locations ...] [--rounds N] [--seconds S] [--one-seconds S] [--delay-ms MS] [--no-write]");
+	console.error("usage: npm run bench [-- caps|limits|small|distant|interposed|profile|locations|bombs ...] [--rounds N] [--seconds S] [--one-seconds S] [--delay-ms MS] [--no-write]");
 	console.error("       locations: [--isolates K (default 4)] [--orgs N per limit (default 1)] [--burst F, times what a limit holds (default 3)] [--distances MS,MS,... (default 0,30,80)] [--limiter-failure closed|open|local (default closed)]");
 	process.exit(unknown.length > 0 ? 2 : 0);
 }
@@ -201,6 +203,11 @@ async function main() {
 			const interposed = await interposedBench({ progress, live, signal: budget.signal }).finally(budget.done);
 			failed ||= interposed.failed;
 			publish(INTERPOSED_SECTION, `${stamp(description)}\n\n${interposed.text}`);
+		} else if (section === "bombs") {
+			const budget = sectionBudget();
+			const bombs = await bombsBench({ progress, live, signal: budget.signal }).finally(budget.done);
+			failed ||= bombs.failed;
+			publish(BOMBS_SECTION, `${stamp(description)}\n\n${bombs.text}`);
 		} else if (section === "profile") {
 			await runProfile();
 		} else if (section === "locations") {

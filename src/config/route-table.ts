@@ -38,6 +38,8 @@ export interface Route {
 	readonly responseTimeoutMs: number;
 	/** The longest silence within an origin's event stream, in ms (an SSE error event past it). */
 	readonly streamIdleTimeoutMs: number;
+	/** The longest a response body may wait on a client that takes none of it, in ms (cut off past it). */
+	readonly clientIdleTimeoutMs: number;
 	/** A keep-alive ping goes to the client after this much silence in an event stream, in ms; 0: never. */
 	readonly pingIntervalMs: number;
 	/** Whether a non-streaming request expected to take over 10 minutes is refused (default false: the API accepts them). */
@@ -46,6 +48,10 @@ export interface Route {
 	readonly bodyIdleTimeoutMs: number;
 	/** Request `Content-Encoding`s the route accepts and decodes (default none: `415` for any). */
 	readonly contentEncodings: readonly ContentEncoding[];
+	/** The slowest a request body may arrive, in bytes a second after the grace (`408` below it); 0: no minimum. */
+	readonly minBodyRate: number;
+	/** How long a request body may arrive at any pace before {@link Route.minBodyRate} applies, in ms. */
+	readonly bodyRateGraceMs: number;
 }
 
 /** The request body encodings the guard can decode (the runtime's `DecompressionStream` formats). */
@@ -71,10 +77,13 @@ const FIELDS = new Set([
 	"limiter_failure",
 	"response_timeout_seconds",
 	"stream_idle_timeout_seconds",
+	"client_idle_timeout_seconds",
 	"ping_interval_seconds",
 	"refuse_long_non_streaming",
 	"body_idle_timeout_seconds",
 	"content_encodings",
+	"min_body_rate_bytes_per_second",
+	"body_rate_grace_seconds",
 ]);
 /** The SPEC's long-request bound: the SDKs refuse a non-streaming request expected to take longer. */
 const TEN_MINUTES = 600;
@@ -149,10 +158,14 @@ function parseRoute(entry: unknown, at: string): Route {
 		limiterFailure: parseFailurePolicy(fields.limiter_failure, `${at}.limiter_failure`, meterTokens || meterBatches ? "closed" : "open"),
 		responseTimeoutMs: parseSeconds(fields.response_timeout_seconds, `${at}.response_timeout_seconds`, TEN_MINUTES, 1e-3) * 1000,
 		streamIdleTimeoutMs: parseSeconds(fields.stream_idle_timeout_seconds, `${at}.stream_idle_timeout_seconds`, 300, 1e-3) * 1000,
+		clientIdleTimeoutMs: parseSeconds(fields.client_idle_timeout_seconds, `${at}.client_idle_timeout_seconds`, 30, 1e-3) * 1000,
 		pingIntervalMs: parseSeconds(fields.ping_interval_seconds, `${at}.ping_interval_seconds`, 10, 0) * 1000,
 		refuseLongNonStreaming: parseFlag(fields.refuse_long_non_streaming, `${at}.refuse_long_non_streaming`) ?? false,
 		bodyIdleTimeoutMs: parseSeconds(fields.body_idle_timeout_seconds, `${at}.body_idle_timeout_seconds`, 30, 1e-3) * 1000,
 		contentEncodings: parseEncodings(fields.content_encodings, `${at}.content_encodings`),
+		// As Kestrel's MinRequestBodyDataRate: 240 bytes a second after a 5-second grace.
+		minBodyRate: fields.min_body_rate_bytes_per_second === undefined ? 240 : parseByteCount(fields.min_body_rate_bytes_per_second, `${at}.min_body_rate_bytes_per_second`),
+		bodyRateGraceMs: parseSeconds(fields.body_rate_grace_seconds, `${at}.body_rate_grace_seconds`, 5, 0) * 1000,
 	};
 }
 

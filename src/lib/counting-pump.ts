@@ -8,6 +8,7 @@ export type CountFailure =
 	| { kind: "source-failed"; bytes: number; reason: string }
 	| { kind: "refused"; bytes: number; message: string }
 	| { kind: "idle"; bytes: number; idleMs: number }
+	| { kind: "too-slow"; bytes: number; bytesPerSecond: number }
 	| { kind: "over-budget"; bytes: number; budget: number };
 
 /** What the pump enforces besides the cap. */
@@ -22,7 +23,20 @@ export interface PumpBounds {
 	readonly claim?: PumpClaim;
 	/** Reads the body as it passes and may refuse it. */
 	readonly inspector?: BodyInspector;
+	/** The slowest the body may arrive after a grace (the idle bound still applies within it). */
+	readonly minRate?: MinRate;
+	/** The largest slice read at once (default 4 MiB); smaller for a body decoded as it is read, whose memory is the point. */
+	readonly sliceMax?: number;
 }
+
+/** A minimum upload rate: after `graceMs`, the body must have arrived at `bytesPerSecond` on average since it started. */
+export interface MinRate {
+	readonly bytesPerSecond: number;
+	readonly graceMs: number;
+}
+
+/** A slow body's reads ask for no more than this much of its own pace, so a read completes before the rate is judged. */
+const RATE_WINDOW_MS = 500;
 
 /**
  * Reads a body as it passes, for a check that needs its content (the long-request rule). Each
@@ -85,7 +99,8 @@ const FIRST_SLICE = 64 * 1024;
  * so a truncated body looked whole to the origin. The caller aborts the upload there, first.
  */
 export function countingPump(source: ReadableStream<Uint8Array>, bounds: PumpBounds, onFailure: (failure: CountFailure) => void): CountingPump {
-	const { cap, declared, idleMs, claim, inspector } = bounds;
+	const { cap, declared, idleMs, claim, inspector, minRate } = bounds;
+	const sliceMax = bounds.sliceMax ?? READ_MAX;
 	const sink = declared === undefined ? new IdentityTransformStream() : new FixedLengthStream(declared);
 	const writer = sink.writable.getWriter();
 	let bytes = 0;
@@ -101,7 +116,8 @@ export function countingPump(source: ReadableStream<Uint8Array>, bounds: PumpBou
 		// With a last word to come, each slice waits for the next read: the last is handed on only after it.
 		const holdLast = claim?.finish !== undefined;
 		let held: Uint8Array | undefined;
-		const next = slices(source, () => Math.min(READ_MAX, limit - bytes + 1));
+		const next = slices(source, sliceMax, () => Math.min(sliceMax, limit - bytes + 1));
+		const started = Date.now();
 		// One slice is written while the next is read: the network and the origin work at once.
 		let writing: { done: Promise<void>; chunk: Uint8Array } | undefined;
 		const settleWrite = async () => {
@@ -113,13 +129,14 @@ export function countingPump(source: ReadableStream<Uint8Array>, bounds: PumpBou
 		try {
 			for (;;) {
 				let slice: ReadableStreamReadResult<Uint8Array> | typeof TIMED_OUT;
+				const pace = paced(minRate, bytes, Date.now() - started, Math.min(READ_MIN, sliceMax, limit - bytes + 1));
 				try {
-					slice = await within(next.read(), idleMs);
+					slice = await within(next.read(pace.atLeast), Math.min(idleMs, pace.waitMs));
 				} catch (error) {
 					// The client broke off mid-upload: the origin must see a failed upload, not a short one.
 					return fail({ kind: "source-failed", bytes, reason: String(error) });
 				}
-				if (slice === TIMED_OUT) return fail({ kind: "idle", bytes, idleMs });
+				if (slice === TIMED_OUT) return fail(pace.waitMs < idleMs && minRate ? { kind: "too-slow", bytes, bytesPerSecond: minRate.bytesPerSecond } : { kind: "idle", bytes, idleMs });
 				const { done, value } = slice;
 				if (done) break;
 				bytes += value.byteLength;
@@ -163,8 +180,9 @@ export function countingPump(source: ReadableStream<Uint8Array>, bounds: PumpBou
  */
 function slices(
 	source: ReadableStream<Uint8Array>,
+	max: number,
 	room: () => number,
-): { read(): Promise<ReadableStreamReadResult<Uint8Array>>; release(): void; recycle(chunk: Uint8Array): void } {
+): { read(atLeast: number): Promise<ReadableStreamReadResult<Uint8Array>>; release(): void; recycle(chunk: Uint8Array): void } {
 	let byob: ReadableStreamBYOBReader | undefined;
 	try {
 		byob = source.getReader({ mode: "byob" });
@@ -179,21 +197,36 @@ function slices(
 		// its first slice moves on to full-size, recycled ones.
 		let first = true;
 		return {
-			read: () => {
+			read: (atLeast: number) => {
 				let size = Math.max(1, room());
 				if (first) size = Math.min(size, FIRST_SLICE);
-				const buffer = size < READ_MAX ? new ArrayBuffer(size) : (spare.pop() ?? new ArrayBuffer(READ_MAX));
+				const buffer = size < max ? new ArrayBuffer(size) : (spare.pop() ?? new ArrayBuffer(max));
 				const view = new Uint8Array(buffer, 0, size);
-				const reading = first ? reader.read(view) : reader.readAtLeast(Math.min(READ_MIN, size), view);
+				const reading = first ? reader.read(view) : reader.readAtLeast(Math.max(1, Math.min(READ_MIN, max, size, atLeast)), view);
 				first = false;
 				return reading;
 			},
 			recycle: (chunk: Uint8Array) => {
-				if (chunk.buffer.byteLength === READ_MAX && spare.length < 2) spare.push(chunk.buffer as ArrayBuffer);
+				if (chunk.buffer.byteLength === max && spare.length < 2) spare.push(chunk.buffer as ArrayBuffer);
 			},
 			release: () => reader.releaseLock(),
 		};
 	}
 	const reader = source.getReader();
 	return { read: () => reader.read(), release: () => reader.releaseLock(), recycle: () => undefined };
+}
+
+/**
+ * How much the next read waits for, and how long it may take: with a minimum rate, a read asks for
+ * at most what the body's own pace brings in {@link RATE_WINDOW_MS} (a slow body is judged on what
+ * it sent, not held in one large read), and must complete by the time the body, that read
+ * included, would be under the rate.
+ */
+function paced(rate: MinRate | undefined, bytes: number, elapsedMs: number, most: number): { atLeast: number; waitMs: number } {
+	if (rate === undefined || rate.bytesPerSecond <= 0) return { atLeast: most, waitMs: Number.POSITIVE_INFINITY };
+	// Over at least a second: a first slice that arrived at once says little about the pace.
+	const pace = (bytes / Math.max(1000, elapsedMs)) * RATE_WINDOW_MS;
+	const atLeast = Math.max(1, Math.min(most, Math.floor(pace)));
+	const dueMs = rate.graceMs + ((bytes + atLeast) / rate.bytesPerSecond) * 1000;
+	return { atLeast, waitMs: Math.max(0, dueMs - elapsedMs) };
 }

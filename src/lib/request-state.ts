@@ -15,6 +15,8 @@ export interface RequestState {
 	readonly responseHeaders: Record<string, string>;
 	/** The decisions taken, by concern (`cap`, `config`, ...), with their numbers. */
 	readonly decisions: Record<string, unknown>;
+	/** Whether the body was teed to be read before forwarding: a tee's branch cannot be piped natively into another stream. */
+	bodyTeed?: boolean;
 	/** Request body bytes read so far (the counting pump's count, or the trusted length). */
 	bytesIn?: () => number;
 	/** Milliseconds from the request's arrival to the origin's response headers. */

@@ -5,6 +5,7 @@ import { type ReportedUsage, usageReader } from "../lib/usage-tap";
 import { watchBody } from "../lib/watch-body";
 import type { LimitOutcome } from "../limits/client/enforce-limits";
 import type { Admitted, Overload } from "../overload/admission";
+import { readableAnswer } from "../proxy/answer-coding";
 import { clientResponseHeaders } from "../proxy/headers";
 import { honestEventStream } from "../proxy/honest-stream";
 import { normaliseOriginError } from "../proxy/origin-error";
@@ -18,12 +19,16 @@ import type { Reached } from "./forward";
  * Stage 7: the client's answer from the origin's. An origin error becomes the envelope; an event
  * stream goes through the honest stream (whole events, pings, an `error` event if the origin
  * breaks it); `rewrite_urls` fields point at the guard; any other body streams through a watch
- * that cuts it off if it stalls for `stream_idle_timeout_seconds`. Usage the origin reports is
- * settled when the body ends; the slot is freed when the client has the body or leaves.
+ * that cuts it off if it stalls for `stream_idle_timeout_seconds`. An encoded answer is handed on
+ * decoded. A streamed answer the client takes nothing of for `client_idle_timeout_seconds` is cut
+ * off too. Usage the origin reports is settled when the body ends; the slot is freed when the
+ * client has the body, leaves or is let go (a small answer, read whole, frees it before it is sent).
  */
 export async function answer(exchange: Exchange, slot: Admitted, overload: Overload, limits: LimitOutcome | undefined, reached: Reached): Promise<Response> {
 	const { request, route, config, state, target, incoming } = exchange;
-	const { upstream, abortUpstream, body } = reached;
+	const { abortUpstream, body } = reached;
+	// An encoded answer is read decoded (its usage is in the JSON), or passes untouched when it cannot be.
+	const { upstream, opaque } = readableAnswer(reached.upstream);
 	const idleMs = route.streamIdleTimeoutMs;
 	let resolveEnded: (bytesOut: number | undefined) => void = () => undefined;
 	state.bodyEnded = new Promise((resolve) => {
@@ -47,6 +52,11 @@ export async function answer(exchange: Exchange, slot: Admitted, overload: Overl
 		state.decisions.response_body = { outcome: "stalled", where, idle_seconds: idleMs / 1000 };
 		abortUpstream();
 	};
+	// Settled like a client that left: the answer is cut off, and the origin's request with it.
+	const notReading = (bytesSent: number) => {
+		state.decisions.response_body = { outcome: "client-not-reading", idle_seconds: route.clientIdleTimeoutMs / 1000, bytes_sent: bytesSent };
+		abortUpstream();
+	};
 	// Nothing of the body was sent yet, so a stall can still be answered honestly.
 	const stalledBeforeAnswer = (where: string): GuardError => {
 		stalled(where);
@@ -67,7 +77,7 @@ export async function answer(exchange: Exchange, slot: Admitted, overload: Overl
 		finish({}, 0);
 		return new Response(null, { status: upstream.status, statusText: upstream.statusText, headers });
 	}
-	const kind = usageKind(upstream.headers.get("content-type"));
+	const kind = opaque ? undefined : usageKind(upstream.headers.get("content-type"));
 	const meter = route.meterTokens && claim !== undefined ? kind : undefined;
 
 	if (kind === "sse") {
@@ -91,8 +101,10 @@ export async function answer(exchange: Exchange, slot: Admitted, overload: Overl
 		statusText: upstream.statusText,
 		headers,
 		body: upstream.body,
+		// Bytes still in the origin's coding go out as they are, not encoded again by the runtime.
+		encodeBody: opaque ? "manual" : "automatic",
 	};
-	if (route.rewriteUrls.length > 0) {
+	if (route.rewriteUrls.length > 0 && !opaque) {
 		try {
 			response = await rewriteResponseUrls(new Response(upstream.body, response), route.rewriteUrls, config.publicUrl ?? incoming.origin, target.base, idleMs);
 		} catch (error) {
@@ -144,6 +156,7 @@ export async function answer(exchange: Exchange, slot: Admitted, overload: Overl
 	const watched = watchBody(source, {
 		length: typeof length === "number" ? length : undefined,
 		idleMs,
+		clientIdleMs: route.clientIdleTimeoutMs,
 		onChunk:
 			usage || results || created
 				? (chunk) => {
@@ -154,6 +167,7 @@ export async function answer(exchange: Exchange, slot: Admitted, overload: Overl
 				: undefined,
 		onEnd: (bytes, end) => {
 			if (end === "stalled") stalled("response-body");
+			if (end === "client-not-reading") notReading(bytes);
 			results?.end(end === "complete");
 			if (end === "complete") holdCreated();
 			finish(usage?.end() ?? {}, end === "complete" || typeof length !== "number" ? bytes : undefined);

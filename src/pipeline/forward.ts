@@ -42,7 +42,8 @@ export async function forward(exchange: Exchange, slot: Admitted, identity: Iden
 	const growth = claim?.growth;
 	// A claim that grows must see every byte: a body it would have let travel untouched is counted.
 	const bodyPlan: BodyPlan = growth !== undefined && plan.kind === "untouched" ? { ...plan, kind: "counted" } : plan;
-	const body = openBody(request, bodyPlan, state, { idleMs: route.bodyIdleTimeoutMs, inspector, claim: growth });
+	const minRate = { bytesPerSecond: route.minBodyRate, graceMs: route.bodyRateGraceMs };
+	const body = openBody(request, bodyPlan, state, { idleMs: route.bodyIdleTimeoutMs, inspector, claim: growth, minRate, responseTimeoutMs: route.responseTimeoutMs });
 	state.bytesIn = body.bytes;
 	const settle = (counted: boolean) => claim?.settle(counted ? { kind: "refused", bytesRead: body.bytes() } : { kind: "not-received" });
 	// Refused by the guard after admission: not the origin's doing, and charged what was read.
@@ -56,7 +57,7 @@ export async function forward(exchange: Exchange, slot: Admitted, identity: Iden
 	const upstreamAbort = new AbortController();
 	const abort = () => upstreamAbort.abort();
 	request.signal?.addEventListener("abort", abort, { once: true });
-	if (bodyPlan.kind === "counted") body.signal.addEventListener("abort", abort, { once: true });
+	if (bodyPlan.kind !== "none") body.signal.addEventListener("abort", abort, { once: true });
 	const signal = upstreamAbort.signal;
 	const names = config.identityHeaders;
 	const headers = originRequestHeaders(request.headers, state.requestId, {
@@ -122,7 +123,8 @@ export async function forward(exchange: Exchange, slot: Admitted, identity: Iden
 /**
  * No response headers within the bound. The origin is blamed (`504`, a breaker failure) only when
  * it had the whole request; an upload still under way is the client's pace (`408`); a body the
- * runtime sent untouched could be either, so the answer is `504` but the breaker does not count it.
+ * runtime sent untouched with no minimum rate to watch it could be either, so the answer is `504`
+ * but the breaker does not count it.
  */
 function timedOut(exchange: Exchange, slot: Admitted, bodyComplete: boolean | undefined): GuardError {
 	const { route, state } = exchange;

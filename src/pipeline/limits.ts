@@ -29,9 +29,11 @@ export async function chargeLimits(exchange: Exchange, identity: Identity | unde
 	if (plan.kind === "none") fields = { known: true, maxTokens: 0 };
 	else if (env.USAGE !== undefined && route.meterBatches && config.tiers !== undefined && plan.decode === undefined) {
 		// A batch small enough to arrive at once is claimed whole before the origin is contacted.
+		state.bodyTeed = true;
 		const peeked = await peekScan(request, scanBatchRequests(), FIELDS_PEEK);
 		fields = peeked?.complete === true ? { known: true, batch: peeked.scan } : { known: false };
 	} else if (env.USAGE !== undefined && wantsFields(route, config) && plan.decode === undefined) {
+		state.bodyTeed = true;
 		const peeked = await peekTopLevelFields(request, ["model", "max_tokens"], FIELDS_PEEK);
 		const model = peeked?.scan.fields.get("model");
 		const maxTokens = peeked?.scan.fields.get("max_tokens");

@@ -20,7 +20,8 @@ export interface StreamHooks {
  * keep-alive ping goes out after the route's `ping_interval_seconds` of silence, and a stream the
  * origin breaks (connection lost, malformed framing, `stream_idle_timeout_seconds` of silence)
  * ends with an `error` event carrying the request ID rather than a silent close. The client going
- * away cancels the origin's request through `abortUpstream`.
+ * away, or taking nothing for `client_idle_timeout_seconds` (pings aside), cancels the origin's
+ * request through `abortUpstream`.
  */
 export function honestEventStream(
 	upstream: ReadableStream<Uint8Array>,
@@ -33,6 +34,7 @@ export function honestEventStream(
 		requestId: state.requestId,
 		pingAfterMs: route.pingIntervalMs,
 		idleTimeoutMs: route.streamIdleTimeoutMs,
+		clientIdleTimeoutMs: route.clientIdleTimeoutMs,
 		maxFrameBytes: MAX_FRAME_BYTES,
 		errorFor: (failure) => ({ type: overloaded() ? "overloaded_error" : "api_error", message: messageFor(failure, route) }),
 		onCancel: abortUpstream,
@@ -43,7 +45,10 @@ export function honestEventStream(
 				pings: outcome.pings,
 				origin_error: outcome.originErrorType ?? null,
 			};
-			if (outcome.kind === "failed") abortUpstream();
+			if (outcome.kind === "client-not-reading") {
+				state.decisions.response_body = { outcome: "client-not-reading", idle_seconds: route.clientIdleTimeoutMs / 1000, bytes_sent: outcome.bytesOut };
+			}
+			if (outcome.kind === "failed" || outcome.kind === "client-not-reading") abortUpstream();
 			ended(outcome.bytesOut);
 		},
 	});

@@ -13,8 +13,8 @@ export type StreamFailure =
 
 /** How a guarded event stream ended; given to `onEnd` once. */
 export interface StreamOutcome {
-	/** `cancelled`: the client went away. */
-	kind: "complete" | "failed" | "cancelled";
+	/** `cancelled`: the client went away; `client-not-reading`: it took nothing for `clientIdleMs` and was let go. */
+	kind: "complete" | "failed" | "cancelled" | "client-not-reading";
 	failure?: StreamFailure;
 	/** Bytes delivered to the client, pings and the error event included. */
 	bytesOut: number;
@@ -30,6 +30,8 @@ export interface EventStreamGuardOptions {
 	pingAfterMs: number;
 	/** Fail with `idle-timeout` after this much origin silence; 0 = never. */
 	idleTimeoutMs: number;
+	/** Cut the stream off when an event waits this long for the client to take it; 0 = never. Pings are not progress. */
+	clientIdleTimeoutMs?: number;
 	/** The largest incomplete frame held back; a whole frame in one chunk may be larger. */
 	maxFrameBytes: number;
 	/** The `type` and `message` of the error event sent to the client on a failure. */
@@ -68,8 +70,16 @@ export function guardEventStream(upstream: ReadableStream<Uint8Array>, options: 
 	let ended = false;
 	let pingTimer: ReturnType<typeof setTimeout> | undefined;
 	let idleTimer: ReturnType<typeof setTimeout> | undefined;
+	let clientTimer: ReturnType<typeof setTimeout> | undefined;
+	// Since when an event (not a ping) has waited for the client; undefined while the queue holds
+	// none. The queue is seen empty only when the client took all of it: taking a ping proves
+	// nothing (a socket that never drains still takes a ping now and then), so pings never start
+	// or reset this clock.
+	let owedSince: number | undefined;
 
-	const send = (bytes: Uint8Array) => {
+	const send = (bytes: Uint8Array, ping = false) => {
+		if ((controller?.desiredSize ?? 0) > 0) owedSince = ping ? undefined : Date.now();
+		else if (!ping) owedSince ??= Date.now();
 		controller?.enqueue(bytes);
 		bytesOut += bytes.byteLength;
 	};
@@ -81,6 +91,7 @@ export function guardEventStream(upstream: ReadableStream<Uint8Array>, options: 
 	const end = (kind: StreamOutcome["kind"], failure?: StreamFailure) => {
 		ended = true;
 		stopTimers();
+		if (clientTimer !== undefined) clearTimeout(clientTimer);
 		held = [];
 		heldBytes = 0;
 		const outcome: StreamOutcome = { kind, bytesOut, pings };
@@ -95,10 +106,25 @@ export function guardEventStream(upstream: ReadableStream<Uint8Array>, options: 
 		reader.cancel(new Error(`event stream stopped: ${failure.kind}`)).catch(() => undefined);
 		end("failed", failure);
 	};
+	// One timer for the life of the stream, at most one bound apart: nothing is timed per event.
+	const watchClient = () => {
+		if (ended) return;
+		const bound = options.clientIdleTimeoutMs ?? 0;
+		if ((controller?.desiredSize ?? 0) > 0) owedSince = undefined;
+		const owed = owedSince === undefined ? 0 : Date.now() - owedSince;
+		if (owed < bound) {
+			clientTimer = setTimeout(watchClient, bound - owed);
+			return;
+		}
+		// Nothing more is sent: the client is not reading, and an error event would only join the queue.
+		controller?.error(new Error("the client took nothing of the stream"));
+		reader.cancel(new Error("event stream stopped: client not reading")).catch(() => undefined);
+		end("client-not-reading");
+	};
 	const ping = () => {
 		// A client with a chunk still unread has no use for another; skipping keeps the queue bounded.
 		if ((controller?.desiredSize ?? 0) > 0) {
-			send(PING);
+			send(PING, true);
 			pings++;
 		}
 		pingTimer = setTimeout(ping, options.pingAfterMs);
@@ -142,6 +168,7 @@ export function guardEventStream(upstream: ReadableStream<Uint8Array>, options: 
 	return new ReadableStream<Uint8Array>({
 		start(streamController) {
 			controller = streamController;
+			if ((options.clientIdleTimeoutMs ?? 0) > 0) clientTimer = setTimeout(watchClient, options.clientIdleTimeoutMs);
 		},
 		async pull() {
 			while (!ended) {

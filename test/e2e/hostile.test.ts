@@ -616,8 +616,8 @@ describe("finding 9: no slot outlives its client or stalls without bound", () =>
 
 	describe("a declared-length body that stalls while TRUST_DECLARED_LENGTH is on (the default)", () => {
 		// The runtime carries an untouched body (count_tokens needs no look inside it), so the guard
-		// cannot see it go quiet: the response timeout bounds it, and the guard cannot tell a slow
-		// upload from a silent origin. A message whose model and max_tokens were not read before
+		// cannot see it go quiet, but it knows the body never reached the origin whole: at the response
+		// timeout (before its minimum-rate deadline) that is the client's pace. A message whose model and max_tokens were not read before
 		// admission is different: its claim reads the body as it passes, so its idle bound applies.
 		const stack = stackPerDescribe(1, (origins) => [
 			"--origin",
@@ -628,7 +628,7 @@ describe("finding 9: no slot outlives its client or stalls without bound", () =>
 			}),
 		]);
 
-		it("answers 504 at the response timeout to an untouched body, and the origin never receives the body whole", async () => {
+		it("answers 408 at the response timeout to an untouched body still arriving, and the origin never receives the body whole", async () => {
 			const origin = stack.origins[0] as RecordingOrigin;
 			const tag = "/v1/messages/count_tokens?case=idle-trusted";
 			const exchange = openRaw(stack.server.url);
@@ -636,7 +636,7 @@ describe("finding 9: no slot outlives its client or stalls without bound", () =>
 				exchange.write(requestHead("POST", tag, [...auth(), JSON_TYPE, ["content-length", "2000"]]));
 				exchange.write("x".repeat(20));
 				const answer = fromRaw(await within(exchange.response, 5000, "an answer to the stalled upload"));
-				expectEnvelope(answer, 504, "timeout_error");
+				expectEnvelope(answer, 408, "invalid_request_error");
 			} finally {
 				exchange.destroy();
 			}
