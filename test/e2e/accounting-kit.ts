@@ -11,6 +11,7 @@ import { routesVar } from "./hostile-kit";
 import type { LocalServer } from "./local-server";
 import { BEHAVIOUR_HEADER, type OriginRecord, SENTINEL_HEADER } from "./recording-origin";
 import { Watched } from "./watched";
+import { recordEnds } from "./origin-ends";
 
 const VARS = unstable_getMiniflareWorkerOptions(resolve(__dirname, "../../wrangler.toml")).workerOptions.bindings as Record<string, unknown>;
 
@@ -297,16 +298,7 @@ export async function startAccountingOrigin(): Promise<AccountingOrigin> {
 			changed();
 			answer(req, res, entry, { behaviour, base, batches, changed });
 		});
-		req.on("error", () => undefined);
-		res.on("finish", () => {
-			entry.responseOutcome = "answered";
-			changed();
-		});
-		res.on("close", () => {
-			if (entry.bodyOutcome === "pending") entry.bodyOutcome = "aborted";
-			if (entry.responseOutcome === "pending") entry.responseOutcome = "cut";
-			changed();
-		});
+		recordEnds(entry, req, res, changed);
 	});
 	await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
 	base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Watched } from "./watched";
+import { recordEnds } from "./origin-ends";
 
 /** What the recording origin saw of one request. */
 export interface OriginRecord {
@@ -83,16 +84,7 @@ export async function startRecordingOrigin(): Promise<RecordingOrigin> {
 			changed();
 			answer(req, res, behaviour, base);
 		});
-		req.on("error", () => undefined);
-		res.on("finish", () => {
-			entry.responseOutcome = "answered";
-			changed();
-		});
-		res.on("close", () => {
-			if (entry.bodyOutcome === "pending") entry.bodyOutcome = "aborted";
-			if (entry.responseOutcome === "pending") entry.responseOutcome = "cut";
-			changed();
-		});
+		recordEnds(entry, req, res, changed);
 	});
 	await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
 	base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

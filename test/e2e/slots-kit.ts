@@ -10,6 +10,7 @@ import { type Answer, fetchAnswer, messageBody } from "./hostile-kit";
 import type { LocalServer } from "./local-server";
 import { openRaw, type RawExchange, requestHead } from "./raw-http";
 import { BEHAVIOUR_HEADER, type OriginRecord, SENTINEL_HEADER } from "./recording-origin";
+import { recordEnds } from "./origin-ends";
 
 export { BEHAVIOUR_HEADER };
 
@@ -85,17 +86,7 @@ export async function startSlotsOrigin(): Promise<SlotsOrigin> {
 			changed();
 			answer(req, res, entry, changed);
 		});
-		req.on("error", () => undefined);
-		res.on("error", () => undefined);
-		res.on("finish", () => {
-			entry.responseOutcome = "answered";
-			changed();
-		});
-		res.on("close", () => {
-			if (entry.bodyOutcome === "pending") entry.bodyOutcome = "aborted";
-			if (entry.responseOutcome === "pending") entry.responseOutcome = "cut";
-			changed();
-		});
+		recordEnds(entry, req, res, changed);
 	});
 	await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
 	const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
