@@ -111,7 +111,7 @@ export function parseGuardConfig(raw: RawGuardConfig): GuardConfig {
 
 /**
  * A deployed environment lists the secrets it cannot run without; one missing (never set with
- * `wrangler secret put`) stops the guard with a message naming it, rather than letting it serve
+ * `wrangler secret put`) stops the guard (a fixed `500` to clients; the log names it), rather than letting it serve
  * requests the origin would then refuse or, worse, accept without the credential.
  */
 function checkSecrets(required: unknown, present: string): void {

@@ -34,7 +34,7 @@ function sameRaw(a: RawGuardConfig, b: RawGuardConfig): boolean {
 /**
  * The pipeline for an environment's configuration, validated once and kept for as long as the
  * isolate sees the same configuration values. An invalid configuration gives a pipeline that
- * answers `500 api_error` naming the bad field, and logs it once.
+ * answers `500 api_error` with a fixed message, and logs the bad field once.
  */
 export function routerForEnv(env: Env): GuardRouter {
 	const raw = rawConfig(env);

@@ -1,8 +1,8 @@
 import Anthropic from "@anthropic-ai/sdk";
-import { spawnSync } from "node:child_process";
 import { resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type LocalServer, startLocalServer } from "./local-server";
+import { runNode } from "./run-node";
 
 const ROOT = resolve(__dirname, "../..");
 const REQUEST_ID = /^req_[0-9A-Za-z]{24}$/;
@@ -53,9 +53,8 @@ describe("the money 429 against npm start's server", () => {
 		expect(typed.headers?.get("retry-after-ms")).toBeNull();
 		expect(typed.headers?.get("anthropic-organization-id")).toBe("org_budget");
 
-		const usage = spawnSync(process.execPath, ["scripts/keys.mjs", "usage", "--org", "org_budget"], {
+		const usage = await runNode(["scripts/keys.mjs", "usage", "--org", "org_budget"], {
 			cwd: ROOT,
-			encoding: "utf8",
 			env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
 		});
 		expect(usage.status, usage.stderr).toBe(0);

@@ -1,10 +1,10 @@
-import { spawnSync } from "node:child_process";
 import { copyFileSync, mkdirSync } from "node:fs";
 import { resolve } from "node:path";
 import puppeteer, { type Browser, type Page } from "puppeteer-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { chromiumPath } from "./browser-page";
 import { type LocalServer, startLocalServer } from "./local-server";
+import { runNode } from "./run-node";
 
 const ROOT = resolve(__dirname, "../..");
 /** Where the screenshot goes (a CI artefact); CONSOLE_SCREENSHOT_DIR moves it. */
@@ -182,10 +182,12 @@ describe("the operator console in Chromium, against npm start", () => {
 	it("stops a key with its disable button: the next request with it is refused", async () => {
 		const button = `button[data-key-id="${keyId}"][data-action="disable"]`;
 		await page.waitForSelector(button);
-		const before = await page.evaluate(() => document.body.dataset.refreshed ?? "");
 		await page.click(button);
-		await page.waitForFunction((previous) => (document.body.dataset.refreshed ?? "") !== previous, { timeout: 15_000 }, before);
-		const status = await page.$eval(`tr[data-key-id="${keyId}"] td.status-disabled`, (node) => node.textContent);
+		// Waits for the row to show the change itself: a refresh counter can move for a timer refresh
+		// that fetched the keys before the click's PATCH landed, leaving the row still "active".
+		const cell = `tr[data-key-id="${keyId}"] td.status-disabled`;
+		await page.waitForSelector(cell, { timeout: 15_000 });
+		const status = await page.$eval(cell, (node) => node.textContent);
 		expect(status).toBe("disabled");
 		// The key was used a moment ago, so the isolate's key cache (30 s) still holds it as active:
 		// the usage object's revocation list is what refuses it.
@@ -212,9 +214,10 @@ describe("the operator console in Chromium, against npm start", () => {
 			body: JSON.stringify({ org_id: "org_console_e2e", scopes: ["models"], name: "console e2e cli" }),
 		});
 		expect((await models(created.key)).status).toBe(200);
-		const run = spawnSync(process.execPath, ["scripts/keys.mjs", "disable", created.record.id], {
+		// Async: a synchronous spawn would block this event loop while the server closes a kept-alive
+		// connection, and the next fetch would reuse it dead ("other side closed").
+		const run = await runNode(["scripts/keys.mjs", "disable", created.record.id], {
 			cwd: ROOT,
-			encoding: "utf8",
 			env: { ...process.env, WRANGLER_SEND_METRICS: "false", EDGE_GUARD_URL: server.url },
 		});
 		expect(run.status, run.stderr).toBe(0);

@@ -1,7 +1,6 @@
 // Issue 12's findings, tried as an attacker would: `npm start`'s server (with `--origin`, so the
 // guard sits in front of a recording origin started here) driven over raw sockets where the
 // finding needs odd framing. Every test asserts what the client got and what the origin received.
-import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -27,6 +26,7 @@ import {
 import { type LocalServer, startLocalServer } from "./local-server";
 import { openRaw, type RawExchange, requestHead } from "./raw-http";
 import { BEHAVIOUR_HEADER, type OriginRecord, RESULTS_URL_HEADER, type RecordingOrigin, startRecordingOrigin } from "./recording-origin";
+import { runNode } from "./run-node";
 
 const JSON_TYPE: [string, string] = ["content-type", "application/json"];
 /** A one-byte chunked body. */
@@ -461,7 +461,7 @@ describe("finding 7: nothing of the configuration leaks", () => {
 		expect(userinfoLog).not.toContain(SECRET);
 	});
 
-	it("npm run check-config refuses an origin with userinfo and a bad ORIGIN_URL, naming the fields without the password", () => {
+	it("npm run check-config refuses an origin with userinfo and a bad ORIGIN_URL, naming the fields without the password", async () => {
 		const root = resolve(__dirname, "../..");
 		const base = readFileSync(resolve(root, "wrangler.toml"), "utf8");
 		const toml =
@@ -471,9 +471,8 @@ describe("finding 7: nothing of the configuration leaks", () => {
 		const folder = mkdtempSync(join(tmpdir(), "edge-guard-hostile-"));
 		const path = join(folder, "wrangler.toml");
 		writeFileSync(path, toml);
-		const run = spawnSync(process.execPath, ["scripts/check-config.mjs", "--config", path], {
+		const run = await runNode(["scripts/check-config.mjs", "--config", path], {
 			cwd: root,
-			encoding: "utf8",
 			env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
 		});
 		rmSync(folder, { recursive: true, force: true });

@@ -1,18 +1,18 @@
 import Anthropic from "@anthropic-ai/sdk";
-import { spawnSync } from "node:child_process";
 import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type LocalServer, startLocalServer } from "./local-server";
+import { runNode } from "./run-node";
 
 const ROOT = resolve(__dirname, "../..");
 let server: LocalServer;
 
-function keys(args: string[], env: Record<string, string> = {}) {
-	const run = spawnSync(process.execPath, ["scripts/keys.mjs", ...args], {
+/** Runs `npm run keys -- <args>` without blocking the event loop (see run-node.ts). */
+async function keys(args: string[], env: Record<string, string> = {}) {
+	const run = await runNode(["scripts/keys.mjs", ...args], {
 		cwd: ROOT,
-		encoding: "utf8",
 		env: { ...process.env, WRANGLER_SEND_METRICS: "false", ...env },
 	});
 	return { status: run.status, out: run.stdout, err: run.stderr };
@@ -28,7 +28,7 @@ afterAll(async () => {
 
 describe("npm run keys against the local stack", () => {
 	it("creates a key that works at once against npm start, and lists it without the key", async () => {
-		const created = keys(["create", "--org", "org_cli", "--scopes", "messages,models", "--name", "cli test"]);
+		const created = await keys(["create", "--org", "org_cli", "--scopes", "messages,models", "--name", "cli test"]);
 		expect(created.status).toBe(0);
 		const key = /\s(sk-guard-[0-9A-Za-z]{40})\s/.exec(created.out)?.[1];
 		const id = /Created (key_[0-9A-Za-z]{16})/.exec(created.out)?.[1];
@@ -39,32 +39,32 @@ describe("npm run keys against the local stack", () => {
 		const message = await client.messages.create({ model: "m", max_tokens: 8, messages: [{ role: "user", content: "hi" }] });
 		expect(message.type).toBe("message");
 
-		const listed = keys(["list"]);
+		const listed = await keys(["list"]);
 		expect(listed.status).toBe(0);
 		expect(listed.out).toContain(`${id}  org=org_cli  scopes=messages,models  active`);
 		expect(listed.out).not.toContain(key);
 		expect(listed.out).not.toContain("sk-demo");
 
-		expect(keys(["disable", id as string]).out).toContain(`${id} is disabled`);
-		expect(keys(["list"]).out).toContain(`${id}  org=org_cli  scopes=messages,models  disabled`);
-		expect(keys(["enable", id as string]).out).toContain(`${id} is active`);
-		expect(keys(["delete", id as string]).out).toContain(`${id} is deleted`);
-		expect(keys(["list"]).out).not.toContain(id);
+		expect((await keys(["disable", id as string])).out).toContain(`${id} is disabled`);
+		expect((await keys(["list"])).out).toContain(`${id}  org=org_cli  scopes=messages,models  disabled`);
+		expect((await keys(["enable", id as string])).out).toContain(`${id} is active`);
+		expect((await keys(["delete", id as string])).out).toContain(`${id} is deleted`);
+		expect((await keys(["list"])).out).not.toContain(id);
 		// Whatever it printed, the key appears only in create's own output.
 		expect(server.output()).not.toContain(key);
 	});
 
-	it("refuses bad input with a clear message and exit code 2", () => {
-		expect(keys(["create", "--org", "o"]).err).toContain("create needs --scopes");
-		expect(keys(["create", "--org", "o", "--scopes", "messages,admin"]).err).toContain("unknown scope admin");
-		expect(keys(["disable"]).err).toContain("disable needs a key ID");
-		const missing = keys(["disable", "key_nope"]);
+	it("refuses bad input with a clear message and exit code 2", async () => {
+		expect((await keys(["create", "--org", "o"])).err).toContain("create needs --scopes");
+		expect((await keys(["create", "--org", "o", "--scopes", "messages,admin"])).err).toContain("unknown scope admin");
+		expect((await keys(["disable"])).err).toContain("disable needs a key ID");
+		const missing = await keys(["disable", "key_nope"]);
 		expect(missing.status).toBe(2);
 		expect(missing.err).toContain("no key key_nope");
-		expect(keys(["frobnicate"]).err).toContain("unknown command frobnicate");
+		expect((await keys(["frobnicate"])).err).toContain("unknown command frobnicate");
 	});
 
-	it("works on the deployed namespace through wrangler with --remote", () => {
+	it("works on the deployed namespace through wrangler with --remote", async () => {
 		// A stand-in for wrangler that keeps `wrangler kv key` data in a JSON file and logs its calls.
 		const dir = mkdtempSync(join(tmpdir(), "edge-guard-wrangler-"));
 		const data = join(dir, "kv.json");
@@ -87,12 +87,12 @@ else if (op === "list") { const prefix = rest[rest.indexOf("--prefix") + 1]; pro
 		);
 		chmodSync(fake, 0o755);
 		const env = { EDGE_GUARD_WRANGLER: fake };
-		const created = keys(["create", "--org", "org_remote", "--scopes", "files", "--remote", "--env", "production"], env);
+		const created = await keys(["create", "--org", "org_remote", "--scopes", "files", "--remote", "--env", "production"], env);
 		expect(created.status).toBe(0);
 		expect(created.out).toContain("in the deployed KEYS namespace (env production)");
 		const id = /Created (key_[0-9A-Za-z]{16})/.exec(created.out)?.[1] as string;
-		expect(keys(["list", "--remote", "--env", "production"], env).out).toContain(`${id}  org=org_remote  scopes=files  active`);
-		expect(keys(["disable", id, "--remote", "--env", "production"], env).status).toBe(0);
+		expect((await keys(["list", "--remote", "--env", "production"], env)).out).toContain(`${id}  org=org_remote  scopes=files  active`);
+		expect((await keys(["disable", id, "--remote", "--env", "production"], env)).status).toBe(0);
 		const log = readFileSync(calls, "utf8");
 		expect(log).toContain("kv key put");
 		expect(log).toMatch(/--binding KEYS --remote --env production/);
