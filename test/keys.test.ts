@@ -81,6 +81,8 @@ describe("API keys: errors, in the SPEC's order", () => {
 	it("answers 403 naming the missing scope", async () => {
 		const response = await callGuardToSink("/v1/files", { headers: { "x-api-key": MESSAGES_ONLY } });
 		await expectError(response, 403, "permission_error", 'This API key does not have the "files" scope, which GET /v1/files requires.');
+		// The key is known and active: the refusal says whose it is, as every later answer does.
+		expect(response.headers.get("anthropic-organization-id")).toBe("org_a");
 	});
 
 	it("answers 400 when anthropic-version is missing", async () => {

@@ -55,6 +55,8 @@ export async function authenticate(request: Request, route: Route, config: Guard
 		state.decisions.auth = { outcome: "disabled-key", ...who };
 		throw new GuardError(401, "invalid x-api-key");
 	}
+	// The key is the organisation's: even its scope refusal says whose, as the API's answers do.
+	state.responseHeaders["anthropic-organization-id"] = record.org_id;
 	const scope = route.group ?? "";
 	if (!record.scopes.includes(scope)) {
 		state.decisions.auth = { outcome: "missing-scope", scope, ...who };

@@ -15,7 +15,6 @@ export async function identify(exchange: Exchange, slot: Admitted): Promise<Iden
 	// Validation refuses a table with auth routes and no KEYS; this only guards a changed binding.
 	if (!env.KEYS) throw new GuardError(500, "The guard's key store (KEYS) is not bound.", { type: "api_error" });
 	const identity = await authenticate(request, route, config, env.KEYS, state);
-	state.responseHeaders["anthropic-organization-id"] = identity.orgId;
 	try {
 		slot.claimOrg(identity.orgId);
 	} catch (error) {
