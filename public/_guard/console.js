@@ -14,6 +14,8 @@ const COLORS = {
 
 /** What the page drew, for people debugging it and for the browser test. */
 const drawn = { charts: new Map(), orgs: [], keys: [], health: null, refreshedAt: null };
+/** When a key's status was last changed from this page (a refresh begun before it draws keys no more). */
+let keysChangedAt = 0;
 globalThis.edgeGuardConsole = drawn;
 
 const $ = (id) => document.getElementById(id);
@@ -256,6 +258,11 @@ async function setStatus(id, status, button) {
 	button.disabled = true;
 	try {
 		await api(`/keys/${encodeURIComponent(id)}`, { method: "PATCH", body: JSON.stringify({ status }) });
+		// Shown as soon as the API has it: a refresh of many organisations can take seconds, and one
+		// that fetched the keys before this change must not draw them back as they were.
+		keysChangedAt = Date.now();
+		drawn.keys = drawn.keys.map((key) => (key.id === id ? { ...key, status } : key));
+		renderKeys(drawn.keys);
 		await refresh();
 	} catch (error) {
 		$("status").textContent = `Could not change ${id}: ${error.message}`;
@@ -265,16 +272,19 @@ async function setStatus(id, status, button) {
 
 async function refresh() {
 	if (!token()) return;
+	const startedAt = Date.now();
 	try {
 		const [health, list, keys] = await Promise.all([api("/health"), api("/orgs"), api("/keys")]);
 		const orgs = await Promise.all(list.orgs.map((org) => api(`/orgs/${encodeURIComponent(org.id)}?minutes=${HISTORY_MINUTES}&days=1`).then((answer) => answer.org)));
 		showConsole();
 		drawn.health = health;
 		drawn.orgs = orgs;
-		drawn.keys = keys.keys;
 		renderHealth(health);
 		renderOrgs(orgs);
-		renderKeys(keys.keys);
+		if (startedAt >= keysChangedAt) {
+			drawn.keys = keys.keys;
+			renderKeys(keys.keys);
+		}
 		drawn.refreshedAt = new Date().toISOString();
 		$("status").textContent = `updated ${new Date().toLocaleTimeString()}${list.truncated ? " (first 200 organisations)" : ""}`;
 		document.body.dataset.refreshed = drawn.refreshedAt;
