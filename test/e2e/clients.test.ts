@@ -109,22 +109,29 @@ describe("the Vercel AI SDK (ai with @ai-sdk/anthropic) through the guard", () =
 	});
 
 	it("retries a 429 after the guard's retry-after-ms, not its own backoff, and then succeeds", async () => {
-		// Spend sk-demo-tight's organisation's requests (whatever an earlier run left) until one is refused.
-		let refused = false;
-		for (let i = 0; i < FAST_TIGHT_TIER.requests_per_minute + 5 && !refused; i++) {
-			const response = await fetch(`${server.url}/v1/models`, { headers: { "x-api-key": "sk-demo-tight", "anthropic-version": "2023-06-01" } });
-			await response.arrayBuffer();
-			refused = response.status === 429;
+		// Spend sk-demo-tight's organisation's requests (whatever an earlier run left) until one is
+		// refused, then ask at once. The tier refills within a second, so on a busy machine the ask
+		// can come after a unit refilled and be admitted outright: then the organisation is drained
+		// again and the ask repeated (at most three times), never the assertions loosened.
+		let exchanges: Exchange[] = [];
+		let result: Awaited<ReturnType<typeof generateText>> | undefined;
+		for (let attempt = 0; attempt < 3 && exchanges[0]?.status !== 429; attempt++) {
+			let refused = false;
+			for (let i = 0; i < FAST_TIGHT_TIER.requests_per_minute + 5 && !refused; i++) {
+				const response = await fetch(`${server.url}/v1/models`, { headers: { "x-api-key": "sk-demo-tight", "anthropic-version": "2023-06-01" } });
+				await response.arrayBuffer();
+				refused = response.status === 429;
+			}
+			expect(refused).toBe(true);
+			exchanges = [];
+			result = await generateText({
+				model: aiSdk("sk-demo-tight", exchanges)("claude-sonnet-4-6"),
+				prompt: "Retry me",
+				maxOutputTokens: 64,
+				maxRetries: 2,
+			});
 		}
-		expect(refused).toBe(true);
-		const exchanges: Exchange[] = [];
-		const result = await generateText({
-			model: aiSdk("sk-demo-tight", exchanges)("claude-sonnet-4-6"),
-			prompt: "Retry me",
-			maxOutputTokens: 64,
-			maxRetries: 2,
-		});
-		expect(result.text).toContain("Retry me");
+		expect(result?.text).toContain("Retry me");
 		expect(exchanges.map((e) => e.status)).toEqual([429, 200]);
 		const [limited, retried] = exchanges as [Exchange, Exchange];
 		const hintMs = Number(limited.headers.get("retry-after-ms"));
