@@ -2,6 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { type BatchScan, MAX_BATCH_MODELS, scanBatchRequests } from "../src/lib/json/batch-requests";
 import { STRING_CAPTURE_LIMIT } from "../src/lib/json/string-capture";
+import { feedCut, jsonText } from "./json-feed";
 
 const encoder = new TextEncoder();
 
@@ -38,17 +39,7 @@ function summary(scan: BatchScan): Summary {
 function scan(body: string | Uint8Array, cuts: readonly number[] = []): BatchScan {
 	const bytes = typeof body === "string" ? encoder.encode(body) : body;
 	const scanner = scanBatchRequests();
-	const ends = [...new Set(cuts.map((cut) => cut % (bytes.length + 1)))].sort((a, b) => a - b);
-	ends.push(bytes.length);
-	const buffer = new Uint8Array(bytes.length);
-	let from = 0;
-	for (const end of ends) {
-		const slice = buffer.subarray(0, end - from);
-		slice.set(bytes.subarray(from, end));
-		scanner.push(slice);
-		slice.fill(0x22);
-		from = end;
-	}
+	feedCut(bytes, cuts, (chunk) => scanner.push(chunk), 0x22);
 	scanner.end();
 	return scanner;
 }
@@ -351,26 +342,7 @@ describe("scanBatchRequests", () => {
 
 const ws = fc.constantFrom("", "", " ", "\n", "\t \r\n");
 
-/** A string's JSON text, each code point raw (where JSON allows) or as `\u` escapes in either case. */
-function written(value: string, choices: readonly number[]): string {
-	let out = '"';
-	let at = 0;
-	for (const char of value) {
-		const choice = choices[at++ % Math.max(1, choices.length)] ?? 0;
-		const code = char.codePointAt(0) as number;
-		if (choice === 0 && code >= 0x20 && char !== '"' && char !== "\\") out += char;
-		else if (choice === 0 && (char === '"' || char === "\\")) out += `\\${char}`;
-		else {
-			for (let unit = 0; unit < char.length; unit++) {
-				const hex = char.charCodeAt(unit).toString(16).padStart(4, "0");
-				out += `\\u${choice === 2 ? hex.toUpperCase() : hex}`;
-			}
-		}
-	}
-	return `${out}"`;
-}
-
-const text = (value: fc.Arbitrary<string>) => fc.tuple(value, fc.array(fc.integer({ min: 0, max: 2 }), { minLength: 1, maxLength: 6 })).map(([string, choices]) => written(string, choices));
+const text = jsonText;
 const KEYS = ["model", "max_tokens", "params", "requests", "custom_id", "messages", "Model", "max_token", "param", ""];
 const key = text(fc.constantFrom(...KEYS));
 const MODELS = ["claude-a", "claude-b", "claude-é", "😀", "", "model", "__proto__", 'q"\\\n'];

@@ -2,6 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { type BatchResultLine, batchResultsUsage } from "../src/lib/batch-results";
 import { readModel, readUsage } from "../src/lib/usage-tap";
+import { feedCut, jsonText } from "./json-feed";
 
 const encoder = new TextEncoder();
 
@@ -13,17 +14,7 @@ function read(stream: string | Uint8Array, cuts: readonly number[] = []): BatchR
 	const bytes = typeof stream === "string" ? encoder.encode(stream) : stream;
 	const lines: BatchResultLine[] = [];
 	const reader = batchResultsUsage((line) => lines.push(line));
-	const ends = [...new Set(cuts.map((cut) => cut % (bytes.length + 1)))].sort((a, b) => a - b);
-	ends.push(bytes.length);
-	const buffer = new Uint8Array(bytes.length);
-	let from = 0;
-	for (const end of ends) {
-		const slice = buffer.subarray(0, end - from);
-		slice.set(bytes.subarray(from, end));
-		reader.push(slice);
-		slice.fill(0x0a);
-		from = end;
-	}
+	feedCut(bytes, cuts, (chunk) => reader.push(chunk), 0x0a);
 	reader.end();
 	return lines;
 }
@@ -219,26 +210,7 @@ describe("batchResultsUsage", () => {
 
 const ws = fc.constantFrom("", "", " ", "\t", " \r");
 
-/** A string's JSON text, each code point raw (where JSON allows) or as `\u` escapes in either case. */
-function written(value: string, choices: readonly number[]): string {
-	let out = '"';
-	let at = 0;
-	for (const char of value) {
-		const choice = choices[at++ % Math.max(1, choices.length)] ?? 0;
-		const code = char.codePointAt(0) as number;
-		if (choice === 0 && code >= 0x20 && char !== '"' && char !== "\\") out += char;
-		else if (choice === 0 && (char === '"' || char === "\\")) out += `\\${char}`;
-		else {
-			for (let unit = 0; unit < char.length; unit++) {
-				const hex = char.charCodeAt(unit).toString(16).padStart(4, "0");
-				out += `\\u${choice === 2 ? hex.toUpperCase() : hex}`;
-			}
-		}
-	}
-	return `${out}"`;
-}
-
-const text = (value: fc.Arbitrary<string>) => fc.tuple(value, fc.array(fc.integer({ min: 0, max: 2 }), { minLength: 1, maxLength: 6 })).map(([string, choices]) => written(string, choices));
+const text = jsonText;
 const COUNTERS = ["input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"];
 const KEYS = ["custom_id", "result", "type", "message", "model", "usage", ...COUNTERS, "Usage", "input_token", ""];
 const key = text(fc.constantFrom(...KEYS));

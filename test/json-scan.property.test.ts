@@ -2,6 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { type FieldScan, STRING_CAPTURE_LIMIT, type ScannedValue, scanTopLevelFields } from "../src/lib/json/top-level-fields";
 import { expectedValue } from "./json-expect";
+import { feedCut } from "./json-feed";
 
 // Property tests: the scanner against JSON.parse, as `Request.json()` reads a body
 // (`JSON.parse(new TextDecoder().decode(bytes))`), on generated JSON text. Its documented
@@ -63,17 +64,7 @@ function escapeRawControls(text: string): string {
  */
 function scan(bytes: Uint8Array, cuts: readonly number[] = []): FieldScan {
 	const scanner = scanTopLevelFields(WANTED);
-	const ends = [...new Set(cuts.map((cut) => cut % (bytes.length + 1)))].sort((a, b) => a - b);
-	ends.push(bytes.length);
-	const buffer = new Uint8Array(bytes.length);
-	let from = 0;
-	for (const end of ends) {
-		const slice = buffer.subarray(0, end - from);
-		slice.set(bytes.subarray(from, end));
-		scanner.push(slice);
-		slice.fill(0x5b);
-		from = end;
-	}
+	feedCut(bytes, cuts, (chunk) => scanner.push(chunk), 0x5b);
 	scanner.end();
 	return scanner;
 }
