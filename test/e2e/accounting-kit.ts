@@ -9,7 +9,7 @@ import { expect } from "vitest";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
 import { routesVar } from "./hostile-kit";
 import type { LocalServer } from "./local-server";
-import { BEHAVIOUR_HEADER, type OriginRecord, SENTINEL_HEADER } from "./recording-origin";
+import { BEHAVIOUR_HEADER, type OriginRecord, originRecord } from "./recording-origin";
 import { Watched } from "./watched";
 import { recordEnds } from "./origin-ends";
 
@@ -268,13 +268,7 @@ export async function startAccountingOrigin(): Promise<AccountingOrigin> {
 	let base = "";
 	const server = createServer((req, res) => {
 		const entry: AccountingRecord = {
-			method: req.method ?? "",
-			url: req.url ?? "",
-			rawHeaders: [...req.rawHeaders],
-			bodyBytes: 0,
-			bodyOutcome: "pending",
-			responseOutcome: "pending",
-			sentinel: req.headers[SENTINEL_HEADER] !== undefined,
+			...originRecord(req),
 			body: Buffer.alloc(0),
 			reported: [],
 			deltasSent: 0,

@@ -52,6 +52,19 @@ export const RESULTS_URL_HEADER = "x-test-results-url";
 /** Marks a request the test sends only to learn that the guard has finished with earlier ones. */
 export const SENTINEL_HEADER = "x-test-sentinel";
 
+/** A fresh record of `req` as it arrives: nothing of its body seen, no answer sent. */
+export function originRecord(req: IncomingMessage): OriginRecord {
+	return {
+		method: req.method ?? "",
+		url: req.url ?? "",
+		rawHeaders: [...req.rawHeaders],
+		bodyBytes: 0,
+		bodyOutcome: "pending",
+		responseOutcome: "pending",
+		sentinel: req.headers[SENTINEL_HEADER] !== undefined,
+	};
+}
+
 /** Starts a recording origin on a free loopback port. */
 export async function startRecordingOrigin(): Promise<RecordingOrigin> {
 	const records: OriginRecord[] = [];
@@ -59,15 +72,7 @@ export async function startRecordingOrigin(): Promise<RecordingOrigin> {
 	const changed = () => watched.changed();
 	let base = "";
 	const server = createServer(function record(req, res) {
-		const entry: OriginRecord = {
-			method: req.method ?? "",
-			url: req.url ?? "",
-			rawHeaders: [...req.rawHeaders],
-			bodyBytes: 0,
-			bodyOutcome: "pending",
-			responseOutcome: "pending",
-			sentinel: req.headers[SENTINEL_HEADER] !== undefined,
-		};
+		const entry = originRecord(req);
 		records.push(entry);
 		changed();
 		const behaviour = String(req.headers[BEHAVIOUR_HEADER] ?? "");

@@ -9,7 +9,8 @@ import type { Usage } from "./accounting-kit";
 import { type Answer, fetchAnswer, messageBody } from "./hostile-kit";
 import type { LocalServer } from "./local-server";
 import { openRaw, type RawExchange, requestHead } from "./raw-http";
-import { BEHAVIOUR_HEADER, type OriginRecord, SENTINEL_HEADER } from "./recording-origin";
+import { BEHAVIOUR_HEADER, type OriginRecord, originRecord } from "./recording-origin";
+import { Watched } from "./watched";
 import { recordEnds } from "./origin-ends";
 
 export { BEHAVIOUR_HEADER };
@@ -60,19 +61,11 @@ export interface SlotsOrigin {
 
 export async function startSlotsOrigin(): Promise<SlotsOrigin> {
 	const records: SlotsRecord[] = [];
-	const watchers = new Set<() => void>();
-	const changed = () => {
-		for (const watcher of [...watchers]) watcher();
-	};
+	const watched = new Watched();
+	const changed = () => watched.changed();
 	const server = createServer((req, res) => {
 		const entry: SlotsRecord = {
-			method: req.method ?? "",
-			url: req.url ?? "",
-			rawHeaders: [...req.rawHeaders],
-			bodyBytes: 0,
-			bodyOutcome: "pending",
-			responseOutcome: "pending",
-			sentinel: req.headers[SENTINEL_HEADER] !== undefined,
+			...originRecord(req),
 			bytesWritten: 0,
 		};
 		records.push(entry);
@@ -95,23 +88,7 @@ export async function startSlotsOrigin(): Promise<SlotsOrigin> {
 		records,
 		at: (prefix) => records.filter((entry) => !entry.sentinel && entry.url.startsWith(prefix)),
 		waitFor(condition, what, timeoutMs = 10_000) {
-			return new Promise<void>((done, fail) => {
-				if (condition()) return done();
-				const check = () => {
-					if (!condition()) return;
-					cleanup();
-					done();
-				};
-				const timer = setTimeout(() => {
-					cleanup();
-					fail(new Error(`the slots origin did not see ${what} within ${timeoutMs} ms`));
-				}, timeoutMs);
-				const cleanup = () => {
-					clearTimeout(timer);
-					watchers.delete(check);
-				};
-				watchers.add(check);
-			});
+			return watched.waitFor(condition, timeoutMs, () => `the slots origin did not see ${what} within ${timeoutMs} ms`);
 		},
 		async stop() {
 			server.closeAllConnections();
