@@ -209,6 +209,57 @@ describe("usage limits on the request path", () => {
 		expect(await claimsOf(org)).toMatchObject({ outstanding: 0, settled: 1 });
 	});
 
+	it("grows a chunked body's claim in steps, and a step that does not fit neither refuses a body that does nor is charged", async () => {
+		const { org, key, overrides } = await tightOrg();
+		const grows: { inputTokens: number; admitted: boolean; coveredBytes: number }[] = [];
+		let covered = 0;
+		const namespace = env.USAGE as unknown as DurableObjectNamespace<import("../src/limits/usage-object/usage-object").UsageObject>;
+		const recording = partlyFailing({});
+		const watched = {
+			...recording,
+			get: (id: DurableObjectId) => {
+				const methods = recording.get(id) as unknown as Record<string, (request: never) => Promise<unknown>>;
+				return {
+					...methods,
+					grow: async (request: { cost: { inputTokens: number } }) => {
+						const asked = { coveredBytes: covered };
+						const decision = (await namespace.get(id).grow(request as never)) as { admitted: boolean };
+						if (decision.admitted) covered += request.cost.inputTokens * 4;
+						grows.push({ inputTokens: request.cost.inputTokens, admitted: decision.admitted, ...asked });
+						return decision;
+					},
+				};
+			},
+		};
+		// 79,000 bytes: 19,750 of the tight tier's 20,000 input tokens a minute.
+		const head = JSON.stringify({ model: "m", max_tokens: 8, messages: [{ role: "user", content: "" }] });
+		const text = head.replace('"content":""', `"content":"${"x".repeat(79_000 - head.length)}"`);
+		expect(text.length).toBe(79_000);
+		const started = Date.now();
+		const { response, settled } = await startGuard(
+			"/v1/messages",
+			{ method: "POST", body: chunkedStream(new TextEncoder().encode(text), 1000), headers: { "x-api-key": key }, duplex: "half" } as RequestInit,
+			{ ORIGIN: env.SINK, ...overrides, USAGE: watched as never, ROUTES: messagesRoute() },
+		);
+		expect(response.status).toBe(200);
+		const requestId = response.headers.get("request-id") ?? "";
+		await response.text();
+		await settled();
+		expect(await sinkRecord(requestId)).toMatchObject({ outcome: "complete", bytes: 79_000 });
+		// The step that would pass the limit was refused once; from then on the body claimed exactly
+		// what it read, one call a slice (not a refused step and a retry each time).
+		expect(grows.filter((grow) => !grow.admitted)).toHaveLength(1);
+		expect(grows.filter((grow) => grow.coveredBytes >= 64_000).length).toBeLessThanOrEqual(16);
+		expect(grows.filter((grow) => grow.admitted).reduce((sum, grow) => sum + grow.inputTokens, 0)).toBeGreaterThanOrEqual(19_750);
+		expect(await claimsOf(org)).toMatchObject({ outstanding: 0, settled: 1 });
+		const next = await callGuardToSink("/v1/models", { headers: { "x-api-key": key } }, { ...overrides, ROUTES: messagesRoute() });
+		// 250 left, plus what the bucket refilled meanwhile (20,000 a minute).
+		const refilled = Math.ceil(((Date.now() - started) * 20_000) / 60_000);
+		const left = Number(next.headers.get("anthropic-ratelimit-input-tokens-remaining"));
+		expect(left).toBeGreaterThanOrEqual(250);
+		expect(left).toBeLessThanOrEqual(250 + refilled);
+	});
+
 	it("refuses an unknown failure policy, naming the field", async () => {
 		const { response, envelope, problem } = await configProblem("/v1/models", { ROUTES: modelsRoute("sometimes") });
 		expect(response.status).toBe(500);

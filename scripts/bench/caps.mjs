@@ -97,6 +97,8 @@ const THROUGHPUT_CASES = [
 	{ label: "32 MiB", path: "/v1/messages", kind: "messages", bytes: 32 * MIB, reps: 15, framings: [false, true] },
 	{ label: "32 MiB", path: "/v1/messages/count_tokens", kind: "messages", bytes: 32 * MIB, reps: 15, framings: [true] },
 	{ label: "256 MiB", path: "/v1/messages/batches", kind: "batch", bytes: 256 * MIB, reps: 9, framings: [false, true] },
+	// A route that needs no look inside its body (no metering, no rule): the untouched path at a size where a run is not noise.
+	{ label: "256 MiB", path: "/v1/files", kind: "messages", bytes: 256 * MIB, reps: 9, framings: [true] },
 ];
 
 /**
@@ -127,7 +129,7 @@ async function throughput(ctx, prepared) {
 					}
 				}
 				ctx.progress(`A ${testCase.label} ${testCase.path} ${declareLength ? "content-length" : "chunked"}: ${KINDS.map((k) => `${k} ${summary(runs[k])}`).join(", ")}`);
-				rows.push({ ...testCase, declareLength, runs, inspects: prepared.inspects(testCase.path) });
+				rows.push({ ...testCase, declareLength, runs, inspects: prepared.inspects(testCase.path), meters: prepared.meters(testCase.path) });
 			}
 		}
 		return rows;
@@ -163,14 +165,16 @@ function throughputTable(rows) {
 				const ms = median(run.ms);
 				return `${kind === "bare" ? "1.00" : ratio(kind).toFixed(2)}× · ${mibPerSecond(row.bytes, ms)} · ${ms.toFixed(0)} ms [${Math.min(...run.ms).toFixed(0)}–${Math.max(...run.ms).toFixed(0)}]`;
 			};
-			const met = ratio("guard") >= 0.9;
-			const goal = row.declareLength && !row.inspects ? "≥ 0.90× bare (issue 13)" : "≥ 0.90× bare (issue 3)";
+			const untouched = row.declareLength && !row.inspects && !row.meters;
+			// A metered body too long for the admission peek is read whole for its claim: every byte goes through JavaScript (issue 19).
+			const goal = untouched ? "≥ 0.90× bare (issue 13)" : row.meters ? "none: read whole for its claim (issue 19)" : "≥ 0.90× bare (issue 3)";
+			const met = row.meters ? undefined : ratio("guard") >= 0.9;
 			return [
-				`${row.label} (\`${row.path}\`${row.inspects ? ", 10-minute rule reads it" : ""})`,
+				`${row.label} (\`${row.path}\`${row.inspects ? ", 10-minute rule reads it" : ""}${row.meters ? ", metered" : ""})`,
 				row.declareLength ? "Content-Length" : "chunked",
 				...KINDS.map(cell),
 				goal,
-				yesNo(met),
+				met === undefined ? "—" : yesNo(met),
 			];
 		}),
 	);

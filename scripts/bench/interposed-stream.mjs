@@ -21,6 +21,9 @@ const MODES = [
 	{ mode: "js-transform", label: "JS `TransformStream` (`pipeThrough`)" },
 	{ mode: "identity", label: "`IdentityTransformStream` (`pipeTo`)" },
 	{ mode: "fixed-length", label: "`FixedLengthStream` (`pipeTo`)" },
+	{ mode: "pump", label: "JS pump: BYOB 1 MiB slices into a `FixedLengthStream`" },
+	{ mode: "pump-scan", label: "JS pump, each slice searched (`indexOf`)" },
+	{ mode: "tee-scan", label: "`tee()`: untouched branch to the origin, the other read and searched in JS" },
 ];
 const CASES = [
 	{ label: "32 MiB", bytes: 32 * MIB, reps: 9 },

@@ -50,6 +50,10 @@ export async function prepareSubjects() {
 		caps: Object.fromEntries(routes.map((route) => [route.path, route.max_body_bytes])),
 		// Only an explicit setting counts: the guard's default for the 10-minute rule is off.
 		inspects: (path) => routes.find((route) => route.path === path)?.refuse_long_non_streaming === true,
+		meters: (path) => {
+			const route = routes.find((candidate) => candidate.path === path);
+			return route?.meter_tokens === true || route?.meter_batches === true;
+		},
 		headersFor: (path) => requestHeaders(routes.find((route) => route.path === path)),
 		compatibilityDate: workerOptions.compatibilityDate ?? "2026-04-01",
 	};
@@ -62,6 +66,7 @@ export async function prepareSubjects() {
  * @property {Record<string, number>} caps POST path -> cap in bytes, from the guard's route table
  * @property {(path: string) => Record<string, string>} headersFor what a real client of the route sends
  * @property {(path: string) => boolean} inspects whether the route's configuration has the guard read inside its body (the 10-minute rule)
+ * @property {(path: string) => boolean} meters whether the route meters tokens or batches: a body too long for the admission peek is read whole for its claim (issue 19)
  * @property {string} compatibilityDate
  */
 
@@ -69,7 +74,7 @@ export async function prepareSubjects() {
  * The POST routes with a body from the guard's route table, for Hono to apply the same caps and
  * the client to send what each route admits.
  * @param {unknown} routes
- * @returns {Array<{ path: string, max_body_bytes: number, content_type?: string, refuse_long_non_streaming?: boolean }>}
+ * @returns {Array<{ path: string, max_body_bytes: number, content_type?: string, refuse_long_non_streaming?: boolean, meter_tokens?: boolean, meter_batches?: boolean }>}
  */
 function postRoutes(routes) {
 	const all = /** @type {any[]} */ (Array.isArray(routes) ? routes : []);

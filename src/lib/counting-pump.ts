@@ -56,6 +56,8 @@ export interface BodyInspector {
 export interface PumpClaim {
 	covered(): number;
 	grow(bytes: number): Promise<boolean>;
+	/** Told the bytes read after each slice: may claim the next growth in the background, so `grow` seldom waits. */
+	ahead?(bytes: number): void;
 	inspect?(chunk: Uint8Array): void;
 	finish?(bytes: number): Promise<boolean>;
 }
@@ -146,6 +148,7 @@ export function countingPump(source: ReadableStream<Uint8Array>, bounds: PumpBou
 				const refusal = inspector?.push(value);
 				if (refusal !== undefined) return fail({ kind: "refused", bytes, message: refusal });
 				claim?.inspect?.(value);
+				claim?.ahead?.(bytes);
 				const ready = holdLast ? held : value;
 				if (holdLast) held = value;
 				if (ready === undefined) continue;

@@ -75,6 +75,10 @@ export class RequestClaim {
 	#rejection: Rejection | undefined;
 	#scan: FieldScan | undefined;
 	#batchScan: BatchScan | undefined;
+	/** A growth asked for ahead of the body, until the usage object answers it: the settlement waits for it. */
+	#growing: Promise<boolean> | undefined;
+	/** A growth step larger than the body needed was refused: the rest of the body claims only what it reads. */
+	#stepsRefused = false;
 
 	constructor(private readonly context: ClaimContext) {
 		this.#inputTokens = context.claimed.inputTokens;
@@ -113,6 +117,8 @@ export class RequestClaim {
 
 	async #settle(end: ClaimEnd): Promise<void> {
 		const { client, reservation, state } = this.context;
+		// A growth still on its way would otherwise land after the settlement, or be left out of it.
+		await this.#growing;
 		const used = this.#used(end);
 		state.decisions.usage = {
 			input_tokens: used.inputTokens,
@@ -162,8 +168,10 @@ export class RequestClaim {
 			const nanos = costOfReported({ ...reported, inputTokens: reported.inputTokens ?? input, outputTokens: output }, family, tiers, orgId);
 			return this.#usage({ counted: true, input, output, nanos, basis: "delivered", ...extra });
 		}
-		// A JSON answer cut before its usage: charged its claim.
-		return this.#usage({ counted: true, input: this.#inputTokens, output: this.#outputTokens, nanos: this.#nanos, basis: "claim", ...extra });
+		// A JSON answer cut before its usage: charged its claim (its input no more than the body read: a growth may have claimed ahead of it).
+		const input = estimate(end.bytesRead);
+		const unread = metered ? this.#priced(undefined, this.#inputTokens - input, 0) : 0;
+		return this.#usage({ counted: true, input, output: this.#outputTokens, nanos: Math.max(0, this.#nanos - unread), basis: "claim", ...extra });
 	}
 
 	#usage(parts: {
@@ -286,12 +294,27 @@ export class RequestClaim {
 		};
 		const growth: BodyGrowth = {
 			covered: () => this.#inputTokens * 4,
+			ahead: (bytes) => {
+				if (this.#growing !== undefined || this.#settled || this.#stepsRefused) return;
+				const step = Math.min(this.#inputTokens, MAX_STEP_TOKENS);
+				// Half a step before the body reaches what is covered, the next step is asked for while the body goes on.
+				if (step <= 0 || tokensOf(bytes) < this.#inputTokens - step / 2) return;
+				const asking = ask(step, 0, this.#priced(undefined, step, 0));
+				this.#growing = asking;
+				asking.then((admitted) => {
+					if (!admitted) this.#stepsRefused = true;
+					if (this.#growing === asking) this.#growing = undefined;
+				});
+			},
 			grow: async (bytes) => {
+				await this.#growing;
 				const needed = tokensOf(bytes) - this.#inputTokens;
 				if (needed <= 0) return true;
-				const step = Math.max(needed, Math.min(this.#inputTokens, MAX_STEP_TOKENS));
+				const step = this.#stepsRefused ? needed : Math.max(needed, Math.min(this.#inputTokens, MAX_STEP_TOKENS));
 				if (await ask(step, 0, this.#priced(undefined, step, 0))) return true;
-				return step > needed && (await ask(needed, 0, this.#priced(undefined, needed, 0)));
+				if (step === needed) return false;
+				this.#stepsRefused = true;
+				return ask(needed, 0, this.#priced(undefined, needed, 0));
 			},
 			refusal: (holdOpenUntil) => this.context.refuse(this.#rejection, holdOpenUntil),
 		};
