@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { SinkRecord } from "./fixtures/sink-origin";
-import { callGuardToSink, chunkedStream, patternBytes, readEnvelope, sha256Hex, sinkRecord } from "./helpers";
+import { callGuardToSink, chunkedStream, patternBytes, readEnvelope, sha256Hex, sinkRecord, startGuard } from "./helpers";
 
 function post(body: ReadableStream<Uint8Array> | Uint8Array | string, headers: Record<string, string> = {}): RequestInit {
 	return { method: "POST", body, headers, duplex: "half" } as RequestInit;
@@ -120,6 +120,46 @@ describe("a minimum upload rate", () => {
 		expect(elapsed).toBeLessThan(2500);
 		const record = await sinkRecord(envelope.request_id).catch(() => undefined);
 		if (record !== undefined) expect(record.outcome).not.toBe("complete");
+	});
+
+	it("keeps an origin's answer given before it took the body, past the upload's due time", async () => {
+		// The origin answers at once, without reading the body, and its answer goes on past the time
+		// the stalled upload was due (0.3 s + 1000 bytes at 1000 bytes a second).
+		let finish: () => void = () => undefined;
+		const finished = new Promise<void>((resolve) => {
+			finish = resolve;
+		});
+		const encoder = new TextEncoder();
+		// As a subrequest does, its answer breaks off when the guard aborts the fetch.
+		const early = {
+			fetch: async (_url: string, init: RequestInit) =>
+				new Response(
+					new ReadableStream<Uint8Array>({
+						async start(controller) {
+							init.signal?.addEventListener("abort", () => controller.error(new Error("the guard aborted the fetch")));
+							controller.enqueue(encoder.encode("first,"));
+							await finished;
+							if (init.signal?.aborted) return;
+							controller.enqueue(encoder.encode("last"));
+							controller.close();
+						},
+					}),
+					{ status: 200, headers: { "content-type": "text/plain" } },
+				),
+		};
+		const request = new Request("https://guard.test/v1/files", post(drip(13, 60_000, 1000)));
+		request.headers.set("content-length", "1000");
+		const { response, settled } = await startGuard(request, undefined, { ORIGIN: early as never, ROUTES: slowRoute });
+		expect(response.status).toBe(200);
+		const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+		const decoder = new TextDecoder();
+		let text = decoder.decode((await reader.read()).value);
+		// A bound that is a time: the answer must still be flowing once the upload's due time has passed.
+		await new Promise((resolve) => setTimeout(resolve, 1600));
+		finish();
+		for (let next = await reader.read(); !next.done; next = await reader.read()) text += decoder.decode(next.value);
+		expect(text).toBe("first,last");
+		await settled();
 	});
 
 	it("passes an untouched body of stated length at speed with its content-length", async () => {

@@ -105,6 +105,8 @@ export interface LimitedBody {
 	bytes(): number;
 	/** Whether the whole body has been handed on; `undefined` when the runtime sends it untouched. */
 	complete(): boolean | undefined;
+	/** The origin answered: what it has not taken of the body is no longer due (an untouched body's watchdog stops). */
+	originAnswered(): void;
 }
 
 /** What {@link openBody} enforces besides the plan. */
@@ -136,7 +138,7 @@ export function openBody(request: Request, plan: BodyPlan, state: RequestState, 
 	const abort = new AbortController();
 	const source = request.body;
 	if (plan.kind === "none" || source === null) {
-		return { body: null, signal: abort.signal, failed: new Promise(() => undefined), failure: () => undefined, bytes: () => 0, complete: () => true };
+		return { body: null, signal: abort.signal, failed: new Promise(() => undefined), failure: () => undefined, bytes: () => 0, complete: () => true, originAnswered: () => undefined };
 	}
 	if (plan.kind === "untouched") return untouched(source, plan, abort, state, options);
 	const { cap, decode } = plan;
@@ -159,7 +161,7 @@ export function openBody(request: Request, plan: BodyPlan, state: RequestState, 
 		abort.abort();
 		reportFailure(failure);
 	});
-	return { body: counter.readable, signal: abort.signal, failed, failure: () => failure, bytes: counter.bytes, complete: counter.complete };
+	return { body: counter.readable, signal: abort.signal, failed, failure: () => failure, bytes: counter.bytes, complete: counter.complete, originAnswered: () => undefined };
 }
 
 /**
@@ -180,7 +182,7 @@ function untouched(source: ReadableStream<Uint8Array>, plan: BodyPlan, abort: Ab
 	// workerd cannot pipe a tee's branch into another native stream ("Inter-TransformStream pipeTo");
 	// a body teed before admission was read whole there, or it is counted.
 	if (rate === undefined || !watched || state.bodyTeed === true) {
-		return { body: source, signal: abort.signal, failed: new Promise(() => undefined), failure: () => undefined, bytes: () => length, complete: () => undefined };
+		return { body: source, signal: abort.signal, failed: new Promise(() => undefined), failure: () => undefined, bytes: () => length, complete: () => undefined, originAnswered: () => undefined };
 	}
 	const pipe = new FixedLengthStream(length);
 	let complete = false;
@@ -205,7 +207,7 @@ function untouched(source: ReadableStream<Uint8Array>, plan: BodyPlan, abort: Ab
 		})
 		.catch(() => undefined)
 		.finally(() => stopWatch());
-	return { body: pipe.readable, signal: abort.signal, failed, failure: () => failure, bytes: () => length, complete: () => complete };
+	return { body: pipe.readable, signal: abort.signal, failed, failure: () => failure, bytes: () => length, complete: () => complete, originAnswered: () => stopWatch() };
 }
 
 function toGuardError(failure: CountFailure, lingering: Promise<void>): GuardError {

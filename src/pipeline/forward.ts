@@ -114,6 +114,9 @@ export async function forward(exchange: Exchange, slot: Admitted, identity: Iden
 		throw timedOut(exchange, slot, body.complete());
 	}
 	state.originMs = Date.now() - state.startedAt;
+	// An origin that answered before taking the whole body: a bound the rest of the upload breaks later must not cut its answer.
+	body.signal.removeEventListener("abort", abort);
+	body.originAnswered();
 	// A 5xx to a client that already left (its upload broke off) may be the broken upload's doing.
 	const clientGone = request.signal?.aborted === true;
 	slot.reached(clientGone ? "cancelled" : isOriginFailure(first.status) ? "failure" : "success");
