@@ -117,6 +117,24 @@ describe("usage object", () => {
 		expect((await again.admit({ orgId, limits: tier, cost: cost() })).snapshot.requests.remaining).toBe(6);
 	});
 
+	it("writes every bucket a call changed before it answers, however many: a claim over twenty family pools survives a restart", async () => {
+		const orgId = newOrg();
+		const clock = fakeClock();
+		const base = limits({ requestsPerMinute: 100 });
+		// Twenty pools of three buckets each, with the organisation's: more rows than one statement's bound parameters allow.
+		const pools = Array.from({ length: 20 }, (_, i) => ({ ...base, pool: { family: `f${i}`, limits: { requestsPerMinute: 10 + i, inputTokensPerMinute: 1000, outputTokensPerMinute: 1000 } } }));
+		const stub = await usageObject(orgId, clock);
+		const decision = await stub.admit({ orgId, limits: base, cost: cost(100, 10), claim: { id: "wide", nanos: 0, pools } });
+		expect(decision.admitted).toBe(true);
+		await abortAllDurableObjects();
+		const again = await usageObject(orgId, clock);
+		for (const [i, pool] of pools.entries()) {
+			const snapshot = (await again.admit({ orgId, limits: pool, cost: { requests: 0, inputTokens: 0, outputTokens: 0 } })).snapshot;
+			expect([snapshot.requests.remaining, snapshot.inputTokens.remaining, snapshot.outputTokens.remaining]).toEqual([10 + i - 1, 900, 990]);
+		}
+		expect(await again.claimsReport()).toMatchObject({ outstanding: 1, held: { inputTokens: 100, outputTokens: 10 } });
+	});
+
 	it("empties its limit state with an alarm once idle, and not before (the usage history stays for the console)", async () => {
 		const orgId = newOrg();
 		const clock = fakeClock();

@@ -6,10 +6,15 @@ import * as bucket from "./token-bucket";
 /** Untouched this long, every bucket is full again, even one at the deepest debt. */
 export const MIN_IDLE_MS = (bucket.MAX_DEBT_MINUTES + 1) * bucket.MINUTE_MS;
 
+/** Rows per upsert: three bound values each, under SQLite's 100 bound parameters a statement in Durable Objects. */
+const ROWS_PER_WRITE = 33;
+
 /**
  * One organisation's token buckets (its pool, its model families' pools, its workspaces') and its
- * acceleration meter, in its usage object's SQLite: read once, then kept in memory and written
- * through on every change. Every method runs without awaiting. Once untouched for
+ * acceleration meter, in its usage object's SQLite: read once, then kept in memory; the buckets a
+ * call changed are written by {@link BucketStore.flush}, in one statement, before the call answers
+ * (the object's output gate holds its answer until the write is durable). Every method runs
+ * without awaiting. Once untouched for
  * {@link BucketStore.idleMs} they equal a fresh object's (buckets full, meter decayed below 1%),
  * so the object may {@link BucketStore.clear} them.
  */
@@ -17,6 +22,10 @@ export class BucketStore {
 	#buckets = new Map<string, bucket.BucketState>();
 	#meter: meter.MeterState | undefined;
 	#idleMs = MIN_IDLE_MS;
+	/** Buckets changed since the last flush, and whether the meter was. */
+	#dirty = new Set<string>();
+	#meterDirty = false;
+	#flushQueued = false;
 
 	constructor(private readonly sql: SqlStorage) {}
 
@@ -74,7 +83,7 @@ export class BucketStore {
 		return worst;
 	}
 
-	/** Takes `cost` from every bucket (signed), counts admitted requests on the meter when `acceleration` is given, writes through. */
+	/** Takes `cost` from every bucket (signed), counts admitted requests on the meter when `acceleration` is given; written at the next flush. */
 	charge(specs: readonly BucketSpec[], cost: Cost, acceleration: AccelerationConfig | undefined, now: number): void {
 		for (const spec of specs) {
 			const units = cost[COST_FIELD[spec.dimension]];
@@ -84,13 +93,8 @@ export class BucketStore {
 		if (acceleration !== undefined && cost.requests > 0) {
 			this.#meter = meter.record(this.#meter, acceleration, now, cost.requests);
 			this.#idleMs = Math.max(MIN_IDLE_MS, Math.ceil(5 * acceleration.baselineMs));
-			this.sql.exec(
-				"INSERT INTO meter (id, short_rate, baseline_rate, at, idle_ms) VALUES (1, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET short_rate = excluded.short_rate, baseline_rate = excluded.baseline_rate, at = excluded.at, idle_ms = excluded.idle_ms",
-				this.#meter.shortRate,
-				this.#meter.baselineRate,
-				this.#meter.at,
-				this.#idleMs,
-			);
+			this.#meterDirty = true;
+			this.#queueFlush();
 		}
 	}
 
@@ -109,16 +113,58 @@ export class BucketStore {
 		for (const { spec, units } of net.values()) if (units !== 0) this.take(spec, units, now);
 	}
 
-	/** Takes `units` (signed) from one bucket and writes it through. */
+	/** Takes `units` (signed) from one bucket; written at the next {@link BucketStore.flush}. */
 	take(spec: BucketSpec, units: number, now: number): void {
 		const next = bucket.take(this.#buckets.get(spec.key), spec.perMinute, units, now);
 		this.#buckets.set(spec.key, next);
-		this.sql.exec(
-			"INSERT INTO buckets (key, level, at) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET level = excluded.level, at = excluded.at",
-			spec.key,
-			next.level,
-			next.at,
-		);
+		this.#dirty.add(spec.key);
+		this.#queueFlush();
+	}
+
+	/**
+	 * Writes the buckets and the meter changed since the last flush: one upsert per 33 buckets
+	 * instead of one per bucket per change (a charge touches each dimension of each scope). The
+	 * object calls it before every answer; a change it misses is written at the end of the same
+	 * turn, before any other call runs.
+	 */
+	flush(): void {
+		if (this.#dirty.size > 0) {
+			const rows = [...this.#dirty];
+			this.#dirty.clear();
+			for (let start = 0; start < rows.length; start += ROWS_PER_WRITE) {
+				const slice = rows.slice(start, start + ROWS_PER_WRITE);
+				const values: (string | number)[] = [];
+				for (const key of slice) {
+					const state = this.#buckets.get(key);
+					if (state !== undefined) values.push(key, state.level, state.at);
+				}
+				if (values.length === 0) continue;
+				this.sql.exec(
+					`INSERT INTO buckets (key, level, at) VALUES ${Array.from({ length: values.length / 3 }, () => "(?, ?, ?)").join(", ")} ON CONFLICT (key) DO UPDATE SET level = excluded.level, at = excluded.at`,
+					...values,
+				);
+			}
+		}
+		if (this.#meterDirty && this.#meter !== undefined) {
+			this.sql.exec(
+				"INSERT INTO meter (id, short_rate, baseline_rate, at, idle_ms) VALUES (1, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET short_rate = excluded.short_rate, baseline_rate = excluded.baseline_rate, at = excluded.at, idle_ms = excluded.idle_ms",
+				this.#meter.shortRate,
+				this.#meter.baselineRate,
+				this.#meter.at,
+				this.#idleMs,
+			);
+		}
+		this.#meterDirty = false;
+	}
+
+	// A backstop for a caller that does not flush: still within the turn, so no other call sees the state unwritten.
+	#queueFlush(): void {
+		if (this.#flushQueued) return;
+		this.#flushQueued = true;
+		queueMicrotask(() => {
+			this.#flushQueued = false;
+			this.flush();
+		});
 	}
 
 	/** Whole units one bucket has available now. */
@@ -152,6 +198,8 @@ export class BucketStore {
 	clear(): void {
 		this.sql.exec("DELETE FROM buckets");
 		this.sql.exec("DELETE FROM meter");
+		this.#dirty.clear();
+		this.#meterDirty = false;
 		this.#buckets = new Map();
 		this.#meter = undefined;
 		this.#idleMs = MIN_IDLE_MS;

@@ -317,32 +317,32 @@ export class UsageObject extends DurableObject {
 		if (desk.revocations.has(request.keyId, now)) {
 			desk.refusedRevoked(now);
 			this.#touched(now);
-			return desk.answer(request, this.#revokedKey(request.limits, now), now, true);
+			return this.#written(desk.answer(request, this.#revokedKey(request.limits, now), now, true));
 		}
 		this.#expireClaims(now);
 		const decision = this.#admit(request);
 		desk.decided(decision, now);
 		this.#touched(now);
-		return desk.answer(request, decision, now);
+		return this.#written(desk.answer(request, decision, now));
 	}
 
 	/** {@link #settle}, with the isolate's tally. */
 	settle(request: ObjectSettleRequest): SettleResult & { console?: ConsoleDownlink } {
 		this.#heard(request);
-		return this.#consoleState().answer(request, this.#settle(request), this.clock());
+		return this.#written(this.#consoleState().answer(request, this.#settle(request), this.clock()));
 	}
 
 	/** {@link #grow}, with the isolate's tally. */
 	grow(request: ObjectGrowRequest): GrowDecision & { console?: ConsoleDownlink } {
 		this.#heard(request);
 		this.#expireClaims(this.clock());
-		return this.#consoleState().answer(request, this.#grow(request), this.clock());
+		return this.#written(this.#consoleState().answer(request, this.#grow(request), this.clock()));
 	}
 
 	/** {@link #settleClaim}, with the isolate's tally. */
 	settleClaim(request: ObjectSettleClaimRequest): SettleClaimResult & { console?: ConsoleDownlink } {
 		this.#heard(request);
-		return this.#consoleState().answer(request, this.#settleClaim(request), this.clock());
+		return this.#written(this.#consoleState().answer(request, this.#settleClaim(request), this.clock()));
 	}
 
 	/**
@@ -362,13 +362,13 @@ export class UsageObject extends DurableObject {
 	/** What the claims outstanding hold, and what settlements charged (the invariant tests read it). */
 	claimsReport(): ClaimsSummary {
 		this.#expireClaims(this.clock());
-		return this.#load().claims.summary();
+		return this.#written(this.#load().claims.summary());
 	}
 
 	/** {@link #lease}, with the isolate's tally (in lease mode, isolates count their own decisions). */
 	lease(request: LeaseRequest): LeaseDecision & { console?: ConsoleDownlink } {
 		this.#heard(request);
-		return this.#consoleState().answer(request, this.#lease(request), this.clock());
+		return this.#written(this.#consoleState().answer(request, this.#lease(request), this.clock()));
 	}
 
 	/** The console's view: headroom in each pool given, spend, history (`minutes`, `days` back), revoked keys. */
@@ -404,6 +404,12 @@ export class UsageObject extends DurableObject {
 		return list;
 	}
 
+	/** Writes the buckets this call changed, in one statement, before it answers. */
+	#written<T>(answer: T): T {
+		this.#stores?.buckets.flush();
+		return answer;
+	}
+
 	#consoleState(): ObjectConsole {
 		this.#console ??= new ObjectConsole(this.ctx.storage.sql);
 		return this.#console;
@@ -431,6 +437,7 @@ export class UsageObject extends DurableObject {
 		this.#alarmSet = false;
 		const now = this.clock();
 		this.#expireClaims(now);
+		buckets.flush();
 		const nextClaim = claims.nextExpiry();
 		const nextTurn = spend.prune(now);
 		const consoleDue = this.#consoleState().prune(now);
