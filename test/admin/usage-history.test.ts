@@ -1,4 +1,4 @@
-import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { abortAllDurableObjects, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { ConsoleUplink } from "../../src/limits/console/console-link";
 import type { HistoryEntry } from "../../src/limits/console/usage-history";
@@ -62,6 +62,24 @@ describe("usage history in the usage object", () => {
 			spendNanos: [2_500_000],
 		});
 		expect(report.history.lastRefusal).toEqual({ requestId: "req_0123456789abcdefghijklmn", reason: "share", at: clock.now + 5 });
+	});
+
+	it("has written what a call brought by the time it answers: several tallies of one minute and its own count survive a restart, summed, the latest refusal kept", async () => {
+		const orgId = newOrg();
+		const clock = fakeClock(Date.UTC(2026, 10, 30, 12, 0, 0));
+		const stub = await usageObject(orgId, clock);
+		const tier = limits();
+		const tally: HistoryEntry[] = [
+			{ minute: clock.now, admitted: 2, inputTokens: 100, refused: { share: 1 }, lastRefusal: { requestId: "req_later00000000000000000", reason: "share", at: clock.now + 9 } },
+			{ minute: clock.now, admitted: 3, inputTokens: 50, refused: { share: 2 }, lastRefusal: { requestId: "req_earlier0000000000000000", reason: "share", at: clock.now + 1 } },
+		];
+		await stub.admit(carrying({ orgId, limits: tier, cost: one }, { tally }));
+		await abortAllDurableObjects();
+		const again = await usageObject(orgId, clock);
+		const report = await again.consoleReport({ pools: [tier], minutes: 1, days: 1 });
+		// 2 + 3 from the tally, and the admission the object decided itself.
+		expect(report.history.minutes).toMatchObject({ admitted: [6], inputTokens: [150], refused: { share: [3] } });
+		expect(report.history.lastRefusal).toMatchObject({ requestId: "req_later00000000000000000" });
 	});
 
 	it("hears of lease-mode admissions, decided in the isolate, with the isolate's next call", async () => {

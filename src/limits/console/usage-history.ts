@@ -73,50 +73,85 @@ function dayOf(at: number): number {
 /** The history tables of one usage object. Every method runs without awaiting. */
 export class UsageHistory {
 	#ready = false;
+	/** Counts recorded and not yet written, by minute. */
+	readonly #pending = new Map<number, { counts: number[]; refused: Map<string, number>; last: LastRefusal | undefined }>();
+	#flushQueued = false;
 
 	constructor(private readonly sql: SqlStorage) {}
 
-	/** Adds one minute's counts to its minute row and its day row. Bad numbers are dropped, never stored. */
+	/**
+	 * Adds one minute's counts to its minute row and its day row. Bad numbers are dropped, never
+	 * stored. The counts a call brings are summed in memory and written by {@link UsageHistory.flush},
+	 * one statement per minute, before the call answers.
+	 */
 	record(entry: HistoryEntry): void {
-		this.#tables();
 		const minute = minuteOf(entry.minute);
-		const day = dayOf(entry.minute);
-		const values = [entry.admitted, entry.inputTokens, entry.cacheReadTokens, entry.cacheWriteTokens, entry.outputTokens, entry.spendNanos].map(count);
-		const last = entry.lastRefusal !== undefined && validRefusal(entry.lastRefusal) ? entry.lastRefusal : undefined;
-		if (values.some((value) => value !== 0) || last !== undefined) {
-			const lastValues = [last?.requestId ?? null, last?.reason ?? null, last?.at ?? null];
-			this.sql.exec(
-				`INSERT INTO history (span, at, ${COUNTERS.join(", ")}, last_refusal_id, last_refusal_reason, last_refusal_at)
-				 VALUES ('m', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?), ('d', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-				 ON CONFLICT (span, at) DO UPDATE SET ${COUNTERS.map((name) => `${name} = ${name} + excluded.${name}`).join(", ")},
-				 last_refusal_id = CASE WHEN excluded.last_refusal_at >= COALESCE(last_refusal_at, 0) THEN excluded.last_refusal_id ELSE last_refusal_id END,
-				 last_refusal_reason = CASE WHEN excluded.last_refusal_at >= COALESCE(last_refusal_at, 0) THEN excluded.last_refusal_reason ELSE last_refusal_reason END,
-				 last_refusal_at = MAX(COALESCE(last_refusal_at, 0), COALESCE(excluded.last_refusal_at, 0))`,
-				minute,
-				...values,
-				...lastValues,
-				day,
-				...values,
-				...lastValues,
-			);
+		let pending = this.#pending.get(minute);
+		if (pending === undefined) {
+			pending = { counts: COUNTERS.map(() => 0), refused: new Map(), last: undefined };
+			this.#pending.set(minute, pending);
 		}
+		const values = [entry.admitted, entry.inputTokens, entry.cacheReadTokens, entry.cacheWriteTokens, entry.outputTokens, entry.spendNanos];
+		for (const [i, value] of values.entries()) pending.counts[i] = Math.min(Number.MAX_SAFE_INTEGER, (pending.counts[i] ?? 0) + count(value));
+		const last = entry.lastRefusal !== undefined && validRefusal(entry.lastRefusal) ? entry.lastRefusal : undefined;
+		if (last !== undefined && (pending.last === undefined || last.at >= pending.last.at)) pending.last = last;
 		for (const [reason, times] of Object.entries(entry.refused ?? {})) {
 			const n = count(times);
 			if (n === 0 || !REASON.test(reason)) continue;
-			this.sql.exec(
-				"INSERT INTO history_refusals (span, at, reason, count) VALUES ('m', ?, ?, ?), ('d', ?, ?, ?) ON CONFLICT (span, at, reason) DO UPDATE SET count = count + excluded.count",
-				minute,
-				reason,
-				n,
-				day,
-				reason,
-				n,
-			);
+			pending.refused.set(reason, Math.min(Number.MAX_SAFE_INTEGER, (pending.refused.get(reason) ?? 0) + n));
+		}
+		if (!this.#flushQueued) {
+			this.#flushQueued = true;
+			// A backstop for a caller that does not flush: still within the turn.
+			queueMicrotask(() => {
+				this.#flushQueued = false;
+				this.flush();
+			});
+		}
+	}
+
+	/** Writes the counts recorded since the last flush. */
+	flush(): void {
+		if (this.#pending.size === 0) return;
+		this.#tables();
+		const pending = [...this.#pending];
+		this.#pending.clear();
+		for (const [minute, { counts, refused, last }] of pending) {
+			const day = dayOf(minute);
+			if (counts.some((value) => value !== 0) || last !== undefined) {
+				const lastValues = [last?.requestId ?? null, last?.reason ?? null, last?.at ?? null];
+				this.sql.exec(
+					`INSERT INTO history (span, at, ${COUNTERS.join(", ")}, last_refusal_id, last_refusal_reason, last_refusal_at)
+					 VALUES ('m', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?), ('d', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+					 ON CONFLICT (span, at) DO UPDATE SET ${COUNTERS.map((name) => `${name} = ${name} + excluded.${name}`).join(", ")},
+					 last_refusal_id = CASE WHEN excluded.last_refusal_at >= COALESCE(last_refusal_at, 0) THEN excluded.last_refusal_id ELSE last_refusal_id END,
+					 last_refusal_reason = CASE WHEN excluded.last_refusal_at >= COALESCE(last_refusal_at, 0) THEN excluded.last_refusal_reason ELSE last_refusal_reason END,
+					 last_refusal_at = MAX(COALESCE(last_refusal_at, 0), COALESCE(excluded.last_refusal_at, 0))`,
+					minute,
+					...counts,
+					...lastValues,
+					day,
+					...counts,
+					...lastValues,
+				);
+			}
+			for (const [reason, n] of refused) {
+				this.sql.exec(
+					"INSERT INTO history_refusals (span, at, reason, count) VALUES ('m', ?, ?, ?), ('d', ?, ?, ?) ON CONFLICT (span, at, reason) DO UPDATE SET count = count + excluded.count",
+					minute,
+					reason,
+					n,
+					day,
+					reason,
+					n,
+				);
+			}
 		}
 	}
 
 	/** The last `minutes` minutes (at most 1,440) and `days` days (at most 90) up to `now`, dense. */
 	read(now: number, minutes: number, days: number): HistoryView {
+		this.flush();
 		this.#tables();
 		const minuteCount = clampWhole(minutes, 1, MINUTES_KEPT);
 		const dayCount = clampWhole(days, 1, DAYS_KEPT);
@@ -137,6 +172,7 @@ export class UsageHistory {
 	 * be due (epoch ms), or `undefined` when no history is left.
 	 */
 	prune(now: number): number | undefined {
+		this.flush();
 		this.#tables();
 		const minuteFloor = minuteOf(now) - (MINUTES_KEPT - 1) * MINUTE_MS;
 		const dayFloor = dayOf(now) - (DAYS_KEPT - 1) * DAY_MS;

@@ -354,9 +354,9 @@ export class UsageObject extends DurableObject {
 		const { claims } = this.#load();
 		const claim = claims.get(String(request.claimId));
 		const batchId = String(request.batchId);
-		if (claim === undefined || !/^[\x21-\x7e]{1,128}$/.test(batchId) || claims.get(batchClaimId(batchId)) !== undefined) return { held: false };
+		if (claim === undefined || !/^[\x21-\x7e]{1,128}$/.test(batchId) || claims.get(batchClaimId(batchId)) !== undefined) return this.#written({ held: false });
 		claims.holdForBatch(claim, batchId, this.clock());
-		return { held: true };
+		return this.#written({ held: true });
 	}
 
 	/** What the claims outstanding hold, and what settlements charged (the invariant tests read it). */
@@ -404,9 +404,10 @@ export class UsageObject extends DurableObject {
 		return list;
 	}
 
-	/** Writes the buckets this call changed, in one statement, before it answers. */
+	/** Writes the buckets and the history counts this call changed, in one statement each, before it answers. */
 	#written<T>(answer: T): T {
 		this.#stores?.buckets.flush();
+		this.#console?.history.flush();
 		return answer;
 	}
 
