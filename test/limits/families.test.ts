@@ -113,6 +113,7 @@ describe("model families on the request path", () => {
 	it("charges the family of the model the origin reports, and the pool that admitted the request keeps it", async () => {
 		const { key, overrides } = await pooledOrg();
 		const origin = answering({ type: "message", model: "claude-opus-4-1", content: [], usage: { input_tokens: 10, output_tokens: 700 } });
+		const started = Date.now();
 		const asked = await callGuard("/v1/messages", message(key, "claude-haiku-4-5"), { ...overrides, ORIGIN: origin });
 		expect(remaining(asked)).toBe(3);
 		await asked.arrayBuffer();
@@ -121,7 +122,9 @@ describe("model families on the request path", () => {
 		expect(remaining(haiku)).toBe(2);
 		const opus = await ask(key, "claude-opus-4-1", overrides);
 		expect(remaining(opus)).toBe(4);
-		expect(remaining(opus, "output-tokens")).toBeLessThanOrEqual(9000 - 700 - 32 + 10);
+		// 700 charged there and 32 claimed by this ask, less what Opus's bucket refilled meanwhile (9,000 a minute): on a busy machine that is more than a few tokens.
+		const refilled = Math.ceil(((Date.now() - started) * 9000) / 60_000);
+		expect(remaining(opus, "output-tokens")).toBeLessThanOrEqual(9000 - 700 - 32 + refilled);
 	});
 
 	it("reads a model that comes after a long prompt from the answer instead, and settles there", async () => {
