@@ -111,29 +111,27 @@ function answer(mode: OriginMode, req: IncomingMessage, res: ServerResponse): vo
 		res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
 		res.end(text);
 	};
-	switch (mode) {
-		case "silent":
-		case "refuse":
-			return;
-		case "529":
-			return json(529, { type: "error", error: { type: "overloaded_error", message: "Overloaded" } });
-		case "503":
-			return json(503, { type: "error", error: { type: "api_error", message: "The origin is unavailable." } });
-		case "sse-cut": {
-			res.writeHead(200, { "content-type": "text/event-stream" });
-			const start = { type: "message_start", message: { ...MESSAGE, content: [], stop_reason: null, usage: { input_tokens: REPORTED.input_tokens, output_tokens: 1 } } };
-			res.write(`event: message_start\ndata: ${JSON.stringify(start)}\n\n`, () => {
-				// Cut once the first event is on the wire: the client has had its first byte.
-				setTimeout(() => res.socket?.destroy(), 50);
-			});
-			return;
-		}
-		default: {
-			const path = (req.url ?? "").split("?")[0];
-			if (req.method === "POST" && path === "/v1/messages") return json(200, MESSAGE);
-			if (req.method === "GET" && path === "/v1/models") return json(200, { data: [], has_more: false, first_id: null, last_id: null });
-			if (req.method === "GET" && path === "/v1/files") return json(200, { data: [], has_more: false, first_id: null, last_id: null });
-			return json(404, { type: "error", error: { type: "not_found_error", message: "Not found" } });
-		}
+	if (mode === "silent" || mode === "refuse") return;
+	if (mode === "529") {
+		json(529, { type: "error", error: { type: "overloaded_error", message: "Overloaded" } });
+		return;
 	}
+	if (mode === "503") {
+		json(503, { type: "error", error: { type: "api_error", message: "The origin is unavailable." } });
+		return;
+	}
+	if (mode === "sse-cut") {
+		res.writeHead(200, { "content-type": "text/event-stream" });
+		const start = { type: "message_start", message: { ...MESSAGE, content: [], stop_reason: null, usage: { input_tokens: REPORTED.input_tokens, output_tokens: 1 } } };
+		res.write(`event: message_start\ndata: ${JSON.stringify(start)}\n\n`, () => {
+			// Cut once the first event is on the wire: the client has had its first byte.
+			setTimeout(() => res.socket?.destroy(), 50);
+		});
+		return;
+	}
+	const path = (req.url ?? "").split("?")[0];
+	const list = { data: [], has_more: false, first_id: null, last_id: null };
+	if (req.method === "POST" && path === "/v1/messages") json(200, MESSAGE);
+	else if (req.method === "GET" && (path === "/v1/models" || path === "/v1/files")) json(200, list);
+	else json(404, { type: "error", error: { type: "not_found_error", message: "Not found" } });
 }
