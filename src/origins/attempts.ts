@@ -1,11 +1,9 @@
 import type { RetryPolicy } from "../config/origin-list";
 import { TIMED_OUT, within } from "../lib/within";
 import type { PoolAdmitted } from "../overload/admission";
+import { ATTEMPT_HEADER } from "../proxy/headers";
 import type { OriginTarget } from "../proxy/origin";
 import { replayBody } from "./replay-body";
-
-/** The header that tells the origin which attempt of the request this is (`1`, `2`, ...). */
-export const ATTEMPT_HEADER = "x-guard-attempt";
 
 /** Statuses that say the origin did not do the work: always worth another origin. */
 const RETRYABLE = new Set([503, 529]);

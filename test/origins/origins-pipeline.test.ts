@@ -42,6 +42,18 @@ describe("a route with an origins list, through the whole pipeline", () => {
 		]);
 	});
 
+	it("drops a client's own x-guard-attempt in every spelling: only the guard numbers attempts", async () => {
+		const forged = { "x-guard-attempt": "7", x_guard_attempt: "9" };
+		const pooled = await callGuard("/v1/models", { headers: { "x-demo-fault": "overloaded", ...forged } }, { ROUTES: routesWithOrigins() });
+		const pooledRecord = await sinkRecord(pooled.headers.get("request-id") ?? "");
+		expect(pooledRecord.headers["x-guard-attempt"]).toBe("2");
+		expect(pooledRecord.headers.x_guard_attempt).toBeUndefined();
+		const single = await callGuard("/v1/models", { headers: forged }, { ORIGIN: env.SINK });
+		const singleRecord = await sinkRecord(single.headers.get("request-id") ?? "");
+		expect(singleRecord.headers["x-guard-attempt"]).toBeUndefined();
+		expect(singleRecord.headers.x_guard_attempt).toBeUndefined();
+	});
+
 	it("sends a replayed body byte for byte to the second origin", async () => {
 		const body = JSON.stringify({ model: "claude-test-1", messages: [{ role: "user", content: "x".repeat(5000) }] });
 		const response = await callGuard(
