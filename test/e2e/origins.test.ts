@@ -291,3 +291,53 @@ describe("each origin's breaker, on its own", () => {
 		await right.setMode("ok");
 	}, 60_000);
 });
+
+describe("npm start -- --origins 2", () => {
+	let server: LocalServer;
+	let key: string;
+
+	beforeAll(async () => {
+		server = await startLocalServer(["--origins", "2"]);
+		key = await createKey(server, freshOrg("origins_demo"), ["messages"]);
+	}, 120_000);
+
+	afterAll(async () => {
+		await server?.stop();
+	});
+
+	async function demoMessage(faultHeaders: Record<string, string>) {
+		const response = await fetch(`${server.url}/v1/messages`, {
+			method: "POST",
+			headers: { "x-api-key": key, "content-type": "application/json", ...VERSION, ...faultHeaders },
+			body: JSON.stringify({ model: "claude-sonnet-4-5", max_tokens: 16, messages: [{ role: "user", content: "hi" }] }),
+		});
+		const text = await response.text();
+		const requestId = response.headers.get("request-id") ?? "";
+		return { status: response.status, text, attempts: (await attemptsOf(server, requestId)).map((attempt) => [attempt.origin, attempt.outcome, attempt.status]) };
+	}
+
+	it("prints that it runs two demo origins", () => {
+		expect(server.output()).toContain("in front of 2 bundled demo origins, failing over in order");
+	});
+
+	it("fails over to the second demo origin when x-demo-fault-origin: 1 has only the first answer 529", async () => {
+		const answer = await demoMessage({ "x-demo-fault": "overloaded", "x-demo-fault-origin": "1" });
+		expect(answer.status, answer.text).toBe(200);
+		expect(answer.attempts).toEqual([
+			["service:ORIGIN", "retryable-status", 529],
+			["service:ORIGIN2", "answered", 200],
+		]);
+	});
+
+	it("answers from the first when the fault is meant for the second, and 529 when both apply it", async () => {
+		const second = await demoMessage({ "x-demo-fault": "overloaded", "x-demo-fault-origin": "2" });
+		expect(second.status, second.text).toBe(200);
+		expect(second.attempts).toEqual([["service:ORIGIN", "answered", 200]]);
+		const both = await demoMessage({ "x-demo-fault": "overloaded" });
+		expect(both.status).toBe(529);
+		expect(both.attempts).toEqual([
+			["service:ORIGIN", "retryable-status", 529],
+			["service:ORIGIN2", "retryable-status", 529],
+		]);
+	});
+});
