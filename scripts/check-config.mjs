@@ -34,11 +34,12 @@ for (const environment of environments) {
 	}
 	const vars = config.vars ?? {};
 	const hasOriginBinding = (config.services ?? []).some((service) => service.binding === "ORIGIN");
+	const serviceBindings = (config.services ?? []).map((service) => service.binding).join(",");
 	const hasKeysBinding = (config.kv_namespaces ?? []).some((namespace) => namespace.binding === "KEYS");
 	try {
 		// Secrets live in Cloudflare, not in the file: assume the required ones are set, and say which.
 		const required = Array.isArray(vars.REQUIRED_SECRETS) ? vars.REQUIRED_SECRETS : [];
-		const guard = parseGuardConfig({ ...vars, hasOriginBinding, hasKeysBinding, presentSecrets: required.join(",") });
+		const guard = parseGuardConfig({ ...vars, hasOriginBinding, hasKeysBinding, serviceBindings, presentSecrets: required.join(",") });
 		// A deployed guard must not build its links (rewrite_urls) from the Host header a client sends.
 		if (environment !== undefined && guard.publicUrl === undefined) {
 			throw new Error("PUBLIC_URL: a deployed environment needs the guard's public base URL (such as https://api.example.com), so rewrite_urls never follows a client's Host header");

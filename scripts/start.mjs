@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// `npm start [-- --port N] [--host H] [--env NAME] [--var NAME=JSON ...] [--origin URL]`: serves the
-// guard in front of the demo origin, or in front of the origin at URL with `--origin`. `--var`
+// `npm start [-- --port N] [--host H] [--env NAME] [--var NAME=JSON ...] [--origin URL] [--origins N]`:
+// serves the guard in front of the demo origin, or in front of the origin at URL with `--origin`, or
+// in front of N demo origins that every default route fails over between with `--origins N`. `--var`
 // replaces one of wrangler.toml's variables for this run, e.g. `--var 'OVERLOAD={"max_in_flight":5}'`.
 import { parseArgs } from "node:util";
 import { startLocalStack } from "./lib/local-stack.mjs";
@@ -14,6 +15,7 @@ const { values } = parseArgs({
 		env: { type: "string" },
 		var: { type: "string", multiple: true, default: [] },
 		origin: { type: "string" },
+		origins: { type: "string" },
 	},
 });
 const vars = {};
@@ -40,14 +42,25 @@ if (values.origin !== undefined && !/^https?:\/\/[^/]/.test(values.origin)) {
 	process.exit(2);
 }
 
+const origins = values.origins === undefined ? undefined : Number(values.origins);
+if (origins !== undefined && (!Number.isInteger(origins) || origins < 2 || origins > 5)) {
+	console.error(`--origins: expected a number of demo origins from 2 to 5, got ${JSON.stringify(values.origins)}`);
+	process.exit(2);
+}
+if (origins !== undefined && values.origin !== undefined) {
+	console.error("--origins runs demo origins; it cannot be given with --origin");
+	process.exit(2);
+}
+
 let stack;
 try {
-	stack = await startLocalStack({ host: values.host, port, env: values.env, vars, origin: values.origin });
+	stack = await startLocalStack({ host: values.host, port, env: values.env, vars, origin: values.origin, origins });
 } catch (error) {
 	console.error(`edge-guard could not start: ${error instanceof Error ? error.message : error}`);
 	process.exit(1);
 }
-console.log(`edge-guard listening on ${stack.url.origin} (in front of ${values.origin === undefined ? "the bundled demo origin" : shown(values.origin)})`);
+const front = values.origin !== undefined ? shown(values.origin) : origins !== undefined ? `${origins} bundled demo origins, failing over in order` : "the bundled demo origin";
+console.log(`edge-guard listening on ${stack.url.origin} (in front of ${front})`);
 // The operator console (README, "Console"); the demo admin token is local only, like the demo keys.
 const adminToken = stack.adminToken === undefined ? "the ADMIN_TOKEN this run was given" : `${stack.adminToken}, local only`;
 console.log(`operator console: ${stack.consoleUrl.href} (admin token: ${adminToken})`);

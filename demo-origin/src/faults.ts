@@ -14,15 +14,25 @@ export type Fault =
 
 export const FAULT_HEADER = "x-demo-fault";
 export const FAULT_DELAY_HEADER = "x-demo-fault-delay-ms";
+/**
+ * With several demo origins (`npm start -- --origins 2`): the one demo origin, by number from 1,
+ * that applies the request's fault; the others answer normally, so a failover can be shown.
+ */
+export const FAULT_ORIGIN_HEADER = "x-demo-fault-origin";
 const FAULT_NAMES = ["html-502", "stream-abort", "hang", "slow-stream", "slow", "overloaded"] as const;
 const DEFAULT_SLOW_STREAM_DELAY_MS = 20_000;
 const DEFAULT_SLOW_DELAY_MS = 1_000;
 const MAX_DELAY_MS = 60_000;
 
-/** The fault the request asks for, or null; an unknown name or a bad delay is a 400. */
-export function readFault(request: Request): Fault | null {
+/**
+ * The fault the request asks for, or null; an unknown name or a bad delay is a 400. `origin` is
+ * this demo origin's number: a fault meant for another (`x-demo-fault-origin`) is not applied.
+ */
+export function readFault(request: Request, origin = "1"): Fault | null {
 	const name = request.headers.get(FAULT_HEADER);
 	if (name === null) return null;
+	const meantFor = request.headers.get(FAULT_ORIGIN_HEADER);
+	if (meantFor !== null && meantFor.trim() !== origin) return null;
 	switch (name.trim().toLowerCase()) {
 		case "html-502":
 			return { kind: "html-502" };

@@ -41,8 +41,13 @@ const ROUTES: readonly Route[] = [
 	{ method: "GET", pattern: new RegExp(`^/v1/models/${ID}$`), handle: (_ctx, id) => getModel(id) },
 ];
 
-async function route(ctx: RequestContext): Promise<Response> {
-	const fault = readFault(ctx.request);
+/** The demo origin's bindings: its number among several (`npm start -- --origins 2`), default 1. */
+interface DemoEnv {
+	readonly DEMO_ORIGIN_INDEX?: string;
+}
+
+async function route(ctx: RequestContext, origin: string): Promise<Response> {
+	const fault = readFault(ctx.request, origin);
 	if (fault?.kind === "html-502") return html502();
 	if (fault?.kind === "hang") return hang(ctx.request.signal);
 	if (fault?.kind === "overloaded") throw new HttpError(529, "overloaded_error", "Overloaded");
@@ -71,12 +76,12 @@ function decodeId(raw: string): string {
 }
 
 export default {
-	async fetch(request): Promise<Response> {
+	async fetch(request, env): Promise<Response> {
 		// Echo the caller's request ID (the guard's) so both sides log the same one.
 		const requestId = request.headers.get("request-id") || newId("req");
 		let response: Response;
 		try {
-			response = await route({ request, url: new URL(request.url), requestId });
+			response = await route({ request, url: new URL(request.url), requestId }, env.DEMO_ORIGIN_INDEX ?? "1");
 		} catch (error) {
 			response =
 				error instanceof HttpError
@@ -86,4 +91,4 @@ export default {
 		response.headers.set("request-id", requestId);
 		return response;
 	},
-} satisfies ExportedHandler;
+} satisfies ExportedHandler<DemoEnv>;

@@ -67,7 +67,10 @@ function renderHealth(health) {
 	const box = $("breakers");
 	box.replaceChildren();
 	for (const breaker of health.isolate.breakers) {
-		box.append(el("span", { class: `breaker state-${breaker.state}`, "data-origin": breaker.origin, text: `breaker ${breaker.origin}: ${breaker.state}` }));
+		// Each origin's recent failure rate (its breaker's window), when the health view gives it.
+		const rate = breaker.recent?.failure_rate;
+		const recent = breaker.recent === undefined ? "" : `, ${rate === null ? "no" : `${Math.round(rate * 100)}% of ${breaker.recent.requests}`} recent failures`;
+		box.append(el("span", { class: `breaker state-${breaker.state}`, "data-origin": breaker.origin, text: `breaker ${breaker.origin}: ${breaker.state}${recent}` }));
 	}
 	const flight = health.isolate.in_flight;
 	box.append(el("span", { class: "breaker", text: `in flight: ${flight.total} of ${flight.max_in_flight}` }));

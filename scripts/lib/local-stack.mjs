@@ -19,6 +19,9 @@ import { loadTs } from "./load-ts.mjs";
  * `omitVars` removes variables (to run without a feature).
  * `origin` (a URL) puts the guard in front of that origin instead of the demo origin: the `ORIGIN`
  * service binding is dropped and `ORIGIN_URL` set to it.
+ * `origins` (2 or more) runs that many demo origins (the first is `ORIGIN`, the others `ORIGIN2`,
+ * `ORIGIN3`, ... with `DEMO_ORIGIN_INDEX` 2, 3, ...), and gives every route without an origin of
+ * its own an `origins` list of them, in that order of priority (README, "Origins").
  * Clients reach workerd through a TCP front (`disconnect-front.mjs`) that turns a client's close
  * into a reset, so the guard's `request.signal` sees a client leave as it does in production.
  * `jsonLogs` (default: true unless `onStdout` is given): each console call of the Workers is printed
@@ -27,7 +30,7 @@ import { loadTs } from "./load-ts.mjs";
  * `onStdout` receives workerd's stdout instead of the terminal: its raw output (objects in
  * multi-line inspect form, as scripts/bench/limits.mjs parses them) unless `jsonLogs` is true, then
  * one line per log/info/debug call.
- * @param {{ host?: string, port?: number, env?: string, vars?: Record<string, unknown>, omitVars?: string[], origin?: string, persist?: boolean, quiet?: boolean, seedDemoKeys?: boolean, jsonLogs?: boolean, onStdout?: (text: string) => void }} options
+ * @param {{ host?: string, port?: number, env?: string, vars?: Record<string, unknown>, omitVars?: string[], origin?: string, origins?: number, persist?: boolean, quiet?: boolean, seedDemoKeys?: boolean, jsonLogs?: boolean, onStdout?: (text: string) => void }} options
  * @returns {Promise<{ url: URL, consoleUrl: URL, adminToken: string | undefined, mf: Miniflare, dispose: () => Promise<void> }>}
  */
 export async function startLocalStack(options = {}) {
@@ -43,6 +46,11 @@ export async function startLocalStack(options = {}) {
 		bindings.ORIGIN_URL = options.origin;
 		const { ORIGIN: _demoOrigin, ...services } = workerOptions.serviceBindings ?? {};
 		guardOptions.serviceBindings = services;
+	}
+	const demoOrigins = demoOriginWorkers(options.origins ?? 1, originScript, workerOptions.compatibilityDate);
+	if (demoOrigins.length > 0) {
+		guardOptions.serviceBindings = { ...guardOptions.serviceBindings, ...Object.fromEntries(demoOrigins.map((worker) => [worker.binding, worker.name])) };
+		bindings.ROUTES = withDemoOrigins(bindings.ROUTES, demoOrigins.length + 1);
 	}
 	// The console (README, "Console"): the demo token unless the run brings its own, and its files
 	// through an ASSETS binding rather than Miniflare's assets router in front of the guard.
@@ -77,7 +85,9 @@ export async function startLocalStack(options = {}) {
 				compatibilityDate: workerOptions.compatibilityDate,
 				// Its hang and slow faults end when the caller leaves (demo-origin/wrangler.toml).
 				compatibilityFlags: ["enable_request_signal"],
+				bindings: { DEMO_ORIGIN_INDEX: "1" },
 			},
+			...demoOrigins.map(({ binding: _binding, ...worker }) => worker),
 		],
 	});
 	const inner = await mf.ready;
@@ -100,6 +110,42 @@ export async function startLocalStack(options = {}) {
 			await mf.dispose();
 		},
 	};
+}
+
+/**
+ * The demo origins after the first, for `origins` demo origins in all: the same script, each told
+ * its number, each bound to the guard as `ORIGIN<n>`.
+ * @param {number} count
+ * @param {string} scriptPath
+ * @param {string | undefined} compatibilityDate
+ */
+function demoOriginWorkers(count, scriptPath, compatibilityDate) {
+	const workers = [];
+	for (let index = 2; index <= count; index++) {
+		workers.push({
+			binding: `ORIGIN${index}`,
+			name: `edge-guard-demo-origin-${index}`,
+			modules: true,
+			scriptPath,
+			compatibilityDate,
+			compatibilityFlags: ["enable_request_signal"],
+			bindings: { DEMO_ORIGIN_INDEX: String(index) },
+		});
+	}
+	return workers;
+}
+
+/**
+ * The route table with every route that has no origin of its own sent to the demo origins in
+ * order of priority: `ORIGIN` first, then `ORIGIN2`, ... A route's own origin is left alone.
+ * @param {unknown} routes
+ * @param {number} count
+ */
+function withDemoOrigins(routes, count) {
+	const table = typeof routes === "string" ? JSON.parse(routes) : routes;
+	if (!Array.isArray(table)) return routes;
+	const origins = Array.from({ length: count }, (_, at) => ({ binding: at === 0 ? "ORIGIN" : `ORIGIN${at + 1}`, priority: at + 1 }));
+	return table.map((route) => (route.origin === undefined && route.origins === undefined ? { ...route, origins } : route));
 }
 
 /**

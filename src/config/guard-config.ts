@@ -24,6 +24,11 @@ export interface RawGuardConfig {
 	presentSecrets?: string;
 	/** Whether a service binding named `ORIGIN` is bound. */
 	hasOriginBinding: boolean;
+	/**
+	 * The names, comma-separated, of the service bindings that are bound, which `origins` lists may
+	 * name; absent, such names are not checked (a caller that cannot know the bindings).
+	 */
+	serviceBindings?: string;
 	/** Whether a KV namespace named `KEYS` is bound. */
 	hasKeysBinding: boolean;
 }
@@ -82,7 +87,7 @@ export function parseGuardConfig(raw: RawGuardConfig): GuardConfig {
 	checkAdminPrefix(routes);
 	const originUrl = raw.ORIGIN_URL === undefined || raw.ORIGIN_URL === "" ? undefined : parseOriginUrl(raw.ORIGIN_URL, "ORIGIN_URL");
 	if (!raw.hasOriginBinding && originUrl === undefined) {
-		const orphan = routes.findIndex((route) => route.origin === undefined);
+		const orphan = routes.findIndex((route) => route.origin === undefined && route.origins === undefined);
 		if (orphan !== -1) {
 			throw new ConfigError(
 				"ORIGIN_URL",
@@ -90,6 +95,7 @@ export function parseGuardConfig(raw: RawGuardConfig): GuardConfig {
 			);
 		}
 	}
+	checkOriginBindings(routes, raw.serviceBindings);
 	const authRoute = routes.findIndex((route) => route.auth);
 	if (authRoute !== -1 && !raw.hasKeysBinding) {
 		throw new ConfigError("KEYS", `ROUTES[${authRoute}] needs API keys, so bind a KV namespace named KEYS ([[kv_namespaces]])`);
@@ -127,6 +133,19 @@ function checkSecrets(required: unknown, present: string): void {
 	if (missing !== undefined) {
 		throw new ConfigError(missing, `this environment requires the secret, and it is not set; set it with \`npx wrangler secret put ${missing} --env <environment>\``);
 	}
+}
+
+/** An origin list naming a service binding that is not bound would fail every request sent there. */
+function checkOriginBindings(routes: readonly Route[], bound: string | undefined): void {
+	if (bound === undefined) return;
+	const names = new Set(bound.split(","));
+	routes.forEach((route, index) => {
+		route.origins?.forEach((origin, entry) => {
+			if (origin.binding !== undefined && !names.has(origin.binding)) {
+				throw new ConfigError(`ROUTES[${index}].origins[${entry}].binding`, `no service binding named ${origin.binding} is bound; add it to [[services]]`);
+			}
+		});
+	});
 }
 
 /** The console's prefix belongs to the guard: a route there would be shadowed by it, or shadow it. */

@@ -2,6 +2,10 @@ import { configValue, describe } from "./config-json";
 
 export { describe };
 import { ConfigError } from "./config-error";
+import { type OriginSpec, ORIGIN_LIST_FIELDS, parseOriginList, type RetryPolicy } from "./origin-list";
+import { parseOriginUrl } from "./origin-url";
+
+export { parseOriginUrl };
 
 /** One validated entry of the route table. */
 export interface Route {
@@ -14,6 +18,10 @@ export interface Route {
 	readonly maxBodyBytes: number;
 	/** The route's own origin base URL; absent, the guard's default origin serves it. */
 	readonly origin: string | undefined;
+	/** The route's list of origins (README "Origins"); absent, {@link Route.origin} or the default origin serves it. */
+	readonly origins: readonly OriginSpec[] | undefined;
+	/** How a route with {@link Route.origins} retries before the first byte; absent without a list. */
+	readonly retry: RetryPolicy | undefined;
 	/** The route group (`messages`, `batches`, `files`, `models`): what an API key's scope names. */
 	readonly group: string | undefined;
 	/** JSON fields of the origin's answers holding absolute URLs to point back at the guard. */
@@ -84,6 +92,7 @@ const FIELDS = new Set([
 	"content_encodings",
 	"min_body_rate_bytes_per_second",
 	"body_rate_grace_seconds",
+	...ORIGIN_LIST_FIELDS,
 ]);
 /** The SPEC's long-request bound: the SDKs refuse a non-streaming request expected to take longer. */
 const TEN_MINUTES = 600;
@@ -139,12 +148,15 @@ function parseRoute(entry: unknown, at: string): Route {
 	] as const) {
 		if (on && !auth) throw new ConfigError(`${at}.${flag}`, "needs auth: usage is charged to the organisation of the request's API key");
 	}
+	const list = parseOriginList(fields, at);
 	return {
 		name: parseName(fields.name, `${at}.name`) ?? `${methods.join("|")} ${path}`,
 		methods,
 		path,
 		maxBodyBytes: parseByteCount(fields.max_body_bytes, `${at}.max_body_bytes`),
 		origin: fields.origin === undefined ? undefined : parseOriginUrl(fields.origin, `${at}.origin`),
+		origins: list?.origins,
+		retry: list?.retry,
 		group,
 		rewriteUrls: parseFieldNames(fields.rewrite_urls, `${at}.rewrite_urls`),
 		auth,
@@ -206,30 +218,6 @@ function parseByteCount(value: unknown, at: string): number {
 		throw new ConfigError(at, `must be a whole number of bytes (0 or more), got ${describe(value)}`);
 	}
 	return value;
-}
-
-/**
- * Validates a base URL (an origin, `ORIGIN_URL`, `PUBLIC_URL`): absolute http(s), no credentials,
- * query or fragment. Credentials in a URL are secrets that would reach every log line; the origin
- * is vouched for with `ORIGIN_TOKEN` instead. The message never repeats a value holding them.
- */
-export function parseOriginUrl(value: unknown, at: string): string {
-	let url: URL | undefined;
-	if (typeof value === "string") {
-		try {
-			url = new URL(value);
-		} catch {
-			url = undefined;
-		}
-	}
-	const shown = typeof value === "string" && /\/\/[^/]*@/.test(value) ? "a URL with credentials (user:password@), not shown" : describe(value);
-	if (url && (url.username !== "" || url.password !== "")) {
-		throw new ConfigError(at, "must not carry credentials (user:password@); set the ORIGIN_TOKEN secret for the origin to check instead");
-	}
-	if (!url || (url.protocol !== "https:" && url.protocol !== "http:") || url.search || url.hash || shown !== describe(value)) {
-		throw new ConfigError(at, `must be an absolute http(s) URL without credentials, query or fragment, got ${shown}`);
-	}
-	return url.href.replace(/\/$/, "");
 }
 
 function parseName(value: unknown, at: string): string | undefined {

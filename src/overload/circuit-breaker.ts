@@ -127,6 +127,34 @@ export class CircuitBreaker {
 		return this.#state;
 	}
 
+	/**
+	 * What {@link admit} would answer now, without taking a probe's place: whether a request would
+	 * be let through, and if not, how long until it could be (0 when half-open).
+	 */
+	peek(): { readonly admits: boolean; readonly retryAfterMs: number } {
+		const now = this.#time();
+		this.#advance(now);
+		if (this.#state === "open") return { admits: false, retryAfterMs: this.#openUntil - now };
+		if (this.#state === "closed") return { admits: true, retryAfterMs: 0 };
+		return { admits: this.#probesInFlight.size + this.#probesOk < this.#config.probes, retryAfterMs: 0 };
+	}
+
+	/**
+	 * The outcomes counted in the sliding window now, for the health view. Only a closed breaker
+	 * counts; an open or half-open one shows the window that opened it until it ages out.
+	 */
+	recent(): { readonly requests: number; readonly failures: number } {
+		const now = this.#time();
+		this.#advance(now);
+		const { ok, failed } = this.#window(now);
+		return { requests: ok + failed, failures: failed };
+	}
+
+	/** When an open breaker turns half-open (epoch ms, the breaker's clock); undefined when not open. */
+	get halfOpenAt(): number | undefined {
+		return this.state === "open" ? this.#openUntil : undefined;
+	}
+
 	/** Lets a request through to the origin, or refuses it at once. */
 	admit(): BreakerPass | BreakerRefusal {
 		const now = this.#time();

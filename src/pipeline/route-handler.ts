@@ -2,6 +2,7 @@ import type { GuardConfig } from "../config/guard-config";
 import type { Route } from "../config/route-table";
 import type { Env } from "../env";
 import type { Overload } from "../overload/admission";
+import { originPool } from "../origins/origin-pool";
 import { originTarget } from "../proxy/origin";
 import { answer } from "./answer";
 import { bodyRules } from "./body-rules";
@@ -23,10 +24,12 @@ export function routeHandler(route: Route, config: GuardConfig, overload: Overlo
 	return async function handleRoute(request: GuardRequest, env: Env, ctx: ExecutionContext): Promise<Response> {
 		const state = request.guard;
 		state.route = route.name;
-		const target = originTarget(route, config, env.ORIGIN);
+		// A route with an origins list sends through its pool: the retry loop is the target's fetch (src/origins/).
+		const pool = route.origins === undefined ? undefined : originPool(route, env as unknown as Record<string, unknown>, overload, state);
+		const target = pool?.target ?? originTarget(route, config, env.ORIGIN);
 		state.origin = target.name;
 		const exchange: Exchange = { request, env, ctx, route, config, state, incoming: new URL(request.url), target };
-		const slot = shed(exchange, overload);
+		const slot = shed(exchange, overload, pool);
 		let limits: LimitOutcome | undefined;
 		try {
 			const identity = await identify(exchange, slot);

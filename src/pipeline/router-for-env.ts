@@ -23,8 +23,18 @@ function rawConfig(env: Env): RawGuardConfig {
 		TRUST_DECLARED_LENGTH: env.TRUST_DECLARED_LENGTH,
 		presentSecrets: KNOWN_SECRETS.filter((name) => typeof env[name] === "string" && env[name] !== "").join(","),
 		hasOriginBinding: env.ORIGIN !== undefined,
+		serviceBindings: serviceBindingNames(env),
 		hasKeysBinding: env.KEYS !== undefined,
 	};
+}
+
+/** The bindings that can be fetched (service bindings, and ASSETS): what an `origins` entry may name. */
+function serviceBindingNames(env: Env): string {
+	return Object.entries(env as unknown as Record<string, unknown>)
+		.filter(([, value]) => typeof (value as { fetch?: unknown } | null)?.fetch === "function")
+		.map(([name]) => name)
+		.sort()
+		.join(",");
 }
 
 function sameRaw(a: RawGuardConfig, b: RawGuardConfig): boolean {

@@ -33,6 +33,12 @@ const NO_NAMES: ReadonlySet<string> = new Set();
  */
 export const VALIDATED_HEADERS: readonly string[] = ["anthropic-version", "anthropic-beta", "content-type", "content-length", "content-encoding"];
 
+/**
+ * The header that tells an origin of a route with several origins which attempt a request is
+ * (`1`, `2`, ...; README "Origins"). Only the guard sets it: a client's copy is always dropped.
+ */
+export const ATTEMPT_HEADER = "x-guard-attempt";
+
 /** What the origin is told of the caller, and what of the client's headers it must not see. */
 export interface OriginIdentity {
 	/** Identity headers to set (name to value); these names are always removed from the client's. */
@@ -46,10 +52,10 @@ export interface OriginIdentity {
  * origin URL sets it), minus the API key (unless the route forwards it), minus any header the
  * guard sets itself in every spelling (`-` or `_`, any case: CGI and WSGI origins read
  * `x_guard_org_id` as `X-Guard-Org-Id`), plus the guard's identity headers, and with `request-id`
- * replaced by the guard's own: a client's is never trusted.
+ * replaced by the guard's own: a client's is never trusted (nor its `x-guard-attempt`).
  */
 export function originRequestHeaders(incoming: Headers, requestId: string, identity: OriginIdentity): Headers {
-	const owned = new Set(["request-id", ...Object.keys(identity.set)]);
+	const owned = new Set(["request-id", ATTEMPT_HEADER, ...Object.keys(identity.set)]);
 	const headers = stripHopByHop(new Headers(incoming), new Set([...VALIDATED_HEADERS, ...owned]));
 	headers.delete("host");
 	if (!identity.forwardApiKey) {

@@ -119,7 +119,10 @@ describe("GET /_guard/api/health", () => {
 			isolate: { breakers: { origin: string; state: string }[]; in_flight: { total: number; max_in_flight: number } };
 			config: { routes: unknown[]; secrets: Record<string, boolean>; limiter_mode: string; bindings: Record<string, boolean> };
 		}>("/_guard/api/health", 200, {}, { ORIGIN_TOKEN: secret });
-		expect(body.isolate.breakers).toEqual([{ origin: "service:ORIGIN", state: "closed" }]);
+		expect(body.isolate.breakers).toEqual([{ origin: "service:ORIGIN", state: "closed", recent: expect.any(Object), half_open_at: null }]);
+		const recent = (body.isolate.breakers[0] as unknown as { recent: { requests: number; failures: number; failure_rate: number | null } }).recent;
+		expect(recent.failures).toBe(0);
+		expect(recent.failure_rate).toBe(recent.requests === 0 ? null : 0);
 		expect(body.isolate.in_flight).toMatchObject({ total: 0, max_in_flight: 100 });
 		expect(body.config.routes).toHaveLength(13);
 		expect(body.config.limiter_mode).toBe("exact");

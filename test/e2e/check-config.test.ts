@@ -47,6 +47,21 @@ describe("npm run check-config", () => {
 		expect(keyless.output).toContain("env.lab: KEYS: ROUTES[0] needs API keys, so bind a KV namespace named KEYS");
 	});
 
+	it("checks a route's origins list: passes a good one, names a bad entry and a binding that is not bound", () => {
+		const models = 'name = "models.list"\nmethods = ["GET"]\npath = "/v1/models"\n';
+		expect(base).toContain(models);
+		const withOrigins = (list: string) => base.replace(models, `${models}origins = ${list}\n`);
+		const good = checkConfig(withOrigins('[{ binding = "ORIGIN", priority = 1 }, { url = "https://b.example.com", priority = 2, weight = 3 }]'));
+		expect(good.output).toContain("✔ local (top level): 13 routes");
+		expect(good.status).toBe(0);
+		const weightless = checkConfig(withOrigins('[{ binding = "ORIGIN" }, { url = "https://b.example.com", weight = 0 }]'));
+		expect(weightless.status).toBe(1);
+		expect(weightless.output).toContain("ROUTES[11].origins[1].weight: must be a whole number from 1 to 1000, got 0");
+		const unbound = checkConfig(withOrigins('[{ binding = "ORIGIN" }, { binding = "ORIGIN2" }]'));
+		expect(unbound.status).toBe(1);
+		expect(unbound.output).toContain("ROUTES[11].origins[1].binding: no service binding named ORIGIN2 is bound; add it to [[services]]");
+	});
+
 	it("warns about every cap above the zone plan's body limit, and names a bad plan", () => {
 		const pro = checkConfig(base.replace('ZONE_PLAN = "enterprise"', 'ZONE_PLAN = "pro"'));
 		expect(pro.status).toBe(0);

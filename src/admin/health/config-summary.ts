@@ -18,6 +18,16 @@ export function configSummary(config: GuardConfig, env: Env): Record<string, unk
 			auth: route.auth,
 			meter_tokens: route.meterTokens,
 			limiter_failure: route.limiterFailure,
+			// A route's origins list, when it has one (README "Origins"): names, never credentials (refused in config).
+			...(route.origins === undefined
+				? {}
+				: {
+						origins: route.origins.map((origin) => ({ origin: origin.name, priority: origin.priority, weight: origin.weight })),
+						max_attempts: route.retry?.maxAttempts,
+						replay_max_bytes: route.retry?.replayMaxBytes,
+						connect_timeout_seconds: (route.retry?.connectTimeoutMs ?? 0) / 1000,
+						retry_statuses: route.retry?.retryStatuses,
+					}),
 		})),
 		limiter_mode: config.limiterMode,
 		key_cache_ttl_seconds: config.keyCacheTtlMs / 1000,
