@@ -59,7 +59,7 @@ export async function preparePortkey(progress) {
 			`@portkey-ai/gateway@${PORTKEY_VERSION}`,
 		]);
 		if (npm.code !== 0 || installedVersion() !== PORTKEY_VERSION) {
-			return { unavailable: `could not install @portkey-ai/gateway@${PORTKEY_VERSION} from the npm registry (npm exited ${npm.code}: ${npm.output.trim().split("\n").slice(-3).join(" / ")})` };
+			return { unavailable: `could not install @portkey-ai/gateway@${PORTKEY_VERSION} from the npm registry (npm exited ${npm.code}: ${npm.output.trim().split("\n").slice(0, 3).join(" / ")})` };
 		}
 	}
 	const file = resolve(PACKAGE_DIR, PORTKEY_PATCH.file);
