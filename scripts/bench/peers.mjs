@@ -36,6 +36,9 @@ const BARE = "bare Worker";
 const LEASE = "edge-guard, lease";
 const EXACT = "edge-guard, exact";
 const PORTKEY = `Portkey gateway ${PORTKEY_VERSION} (Node)`;
+/** The small bench's subjects: the origin's copy in the front's own workerd, over a service binding. */
+const BARE_BOUND = "bare Worker, origin over a service binding";
+const LEASE_BOUND = "edge-guard, lease, origin over a service binding";
 
 /** Lease mode's goals (issue 22), judged on the medians of one run's rounds. */
 const GOALS = {
@@ -100,7 +103,27 @@ export async function peersBench({ rounds, oneSeconds, progress, live }) {
 			warmupSeconds: 1,
 			progress,
 		});
-		return report(results, { rounds, oneSeconds, portkey, loadAtStart });
+		// Where the added p50 comes from: the same 1-connection runs beside the small bench's subjects
+		// (origin over a service binding, issue 13's 0.45 ms), interleaved the same way.
+		progress("the added p50's parts: the small bench's subjects (origin over a service binding) beside the URL ones, 1 connection");
+		/** @type {import("./rounds.mjs").Subject[]} */
+		const bound = [];
+		for (const [name, spec] of /** @type {const} */ ([
+			[BARE_BOUND, { front: "bare" }],
+			[LEASE_BOUND, { front: "guard", mode: "lease" }],
+		])) {
+			const subject = keep(await startSmallSubject({ name, ...spec }, prepared));
+			bound.push({ name, url: subject.url, pid: subject.pid, requireRequestId: spec.front === "guard" });
+		}
+		const parts = await interleavedRounds({
+			subjects: [...subjects.filter((subject) => subject.name === DIRECT || subject.name === BARE || subject.name === LEASE), ...bound],
+			requests: REQUESTS,
+			phases: [{ name: "1", connections: 1, seconds: oneSeconds }],
+			rounds,
+			warmupSeconds: 1,
+			progress,
+		});
+		return report(results, parts, { rounds, oneSeconds, portkey, loadAtStart });
 	} finally {
 		await Promise.all(
 			started.map((subject) => {
@@ -113,9 +136,10 @@ export async function peersBench({ rounds, oneSeconds, progress, live }) {
 
 /**
  * @param {Awaited<ReturnType<typeof interleavedRounds>>} results
+ * @param {Awaited<ReturnType<typeof interleavedRounds>>} parts the 1-connection runs beside the small bench's subjects
  * @param {{ rounds: number, oneSeconds: number, portkey: Awaited<ReturnType<typeof preparePortkey>>, loadAtStart: number[] }} setup
  */
-function report(results, setup) {
+function report(results, parts, setup) {
 	let failed = false;
 	const names = [DIRECT, BARE, LEASE, EXACT, PORTKEY];
 	const rows = [];
@@ -168,12 +192,46 @@ function report(results, setup) {
 		"added p50 at 1 connection vs the origin direct",
 		"added p50 at 1 connection vs bare",
 	];
+	/** @type {Array<Array<string>>} */
+	const partRows = [];
+	for (const request of REQUESTS) {
+		const one = (/** @type {string} */ name) => parts[request.name]?.[name]?.["1"];
+		const p50s = (/** @type {string} */ name) => spread(one(name)?.failure === undefined ? (one(name)?.runs.map((run) => run.p50) ?? []) : [], 2, " ms");
+		const minus = (/** @type {string} */ a, /** @type {string} */ b) => {
+			const failure = one(a)?.failure ?? one(b)?.failure;
+			if (failure !== undefined) failed = true;
+			return failure === undefined ? spread(perRound(one(a), one(b), (run, base) => run.p50 - base.p50), 2, " ms") : `**FAILED**: ${failure}`;
+		};
+		partRows.push([
+			`\`${request.name}\``,
+			`${p50s(DIRECT)} / ${p50s(BARE)} / ${p50s(LEASE)} / ${p50s(BARE_BOUND)} / ${p50s(LEASE_BOUND)}`,
+			minus(LEASE, DIRECT),
+			minus(BARE, DIRECT),
+			minus(LEASE, BARE),
+			minus(LEASE_BOUND, BARE_BOUND),
+			minus(BARE, BARE_BOUND),
+		]);
+	}
+	const partsTable = table(
+		[
+			"Request",
+			"p50 at 1 connection: origin direct / bare by URL / lease by URL / bare over a binding / lease over a binding",
+			"lease by URL − origin direct (issue 22's column)",
+			"bare by URL − origin direct (a front's hop)",
+			"lease by URL − bare by URL (the guard's own, by URL)",
+			"lease − bare, both over a binding (issue 13's small bench)",
+			"bare by URL − bare over a binding (reaching the origin over HTTP)",
+		],
+		partRows,
+	);
 	const loadAtEnd = loadavg();
 	const text = [
 		method(setup),
 		`Load average (1, 5, 15 min) at the start ${setup.loadAtStart.map((value) => value.toFixed(2)).join(", ")}; at the end ${loadAtEnd.map((value) => value.toFixed(2)).join(", ")} (the machine is shared: absolute numbers move with it, the ratios within a round much less).`,
 		table(header, rows),
 		table(["Goal (lease mode, issue 22)", "Measured, median [min–max] of the rounds", "Target", "Met?"], goals),
+		`Where the added p50 comes from: after the rounds above, ${setup.rounds} more rounds at 1 connection only (${setup.oneSeconds} s per subject, order rotated) of the origin direct, bare and lease by URL, and the small bench's own subjects (\`npm run bench -- small\`: bare and lease, each with its own copy of the origin in its workerd over the service binding \`ORIGIN\`). Differences per round, median [min–max].`,
+		partsTable,
 	].join("\n\n");
 	return { text: `${text}\n`, failed };
 }
