@@ -12,6 +12,8 @@
 //   bombs       decompression bombs (issue 20): gzip bodies decoding past the cap, the workerd's memory growth
 //   locations   accounting across isolates (issue 19): K guard isolates sharing a usage object 0, 30 and 80 ms
 //               away, bursts of several organisations against small limits, admitted vs limit per mode
+//   peers       against the gateway people pick instead (issue 22): bare, the guard in lease and exact mode
+//               and Portkey's gateway (installed on demand into .bench-peers/) in front of one origin by URL
 // No section: caps, limits and small. A run with BENCH_GUARD_ENTRY set (another guard entry, a
 // prototype) leaves BENCHMARKS.md alone. A failed run exits non-zero.
 import { execFileSync, spawn } from "node:child_process";
@@ -26,12 +28,13 @@ import { DISTANT_SECTION, distantBench } from "./bench/distant.mjs";
 import { INTERPOSED_SECTION, interposedBench } from "./bench/interposed-stream.mjs";
 import { limiterBench } from "./bench/limits.mjs";
 import { LOCATIONS_SECTION, locationsBench } from "./bench/locations.mjs";
+import { PEERS_SECTION, peersBench } from "./bench/peers.mjs";
 import { writeSection } from "./bench/report.mjs";
 import { SMALL_SECTION, smallBench } from "./bench/small.mjs";
 
 process.env.WRANGLER_SEND_METRICS = "false";
 
-const SECTIONS = ["caps", "limits", "small", "distant", "interposed", "profile", "locations", "bombs"];
+const SECTIONS = ["caps", "limits", "small", "distant", "interposed", "profile", "locations", "bombs", "peers"];
 const DEFAULT_SECTIONS = ["caps", "limits", "small"];
 const CAPS_SECTION = "## Body caps (issue 3)";
 const LIMITS_SECTION = "## Usage limits (issue 5)";
@@ -57,7 +60,7 @@ const { values, positionals } = parseArgs({
 const unknown = positionals.filter((name) => !SECTIONS.includes(name));
 if (values.help || unknown.length > 0) {
 	if (unknown.length > 0) console.error(`unknown section ${unknown.join(", ")}; the sections are ${SECTIONS.join(", ")}`);
-	console.error("usage: npm run bench [-- caps|limits|small|distant|interposed|profile|locations|bombs ...] [--rounds N] [--seconds S] [--one-seconds S] [--delay-ms MS] [--no-write]");
+	console.error("usage: npm run bench [-- caps|limits|small|distant|interposed|profile|locations|bombs|peers ...] [--rounds N] [--seconds S] [--one-seconds S] [--delay-ms MS] [--no-write]");
 	console.error("       locations: [--isolates K (default 4)] [--orgs N per limit (default 1)] [--burst F, times what a limit holds (default 3)] [--distances MS,MS,... (default 0,30,80)] [--limiter-failure closed|open|local (default closed)]");
 	process.exit(unknown.length > 0 ? 2 : 0);
 }
@@ -208,6 +211,10 @@ async function main() {
 			const bombs = await bombsBench({ progress, live, signal: budget.signal }).finally(budget.done);
 			failed ||= bombs.failed;
 			publish(BOMBS_SECTION, `${stamp(description)}\n\n${bombs.text}`);
+		} else if (section === "peers") {
+			const peers = await peersBench({ rounds: options.rounds, oneSeconds: options.oneSeconds, progress, live });
+			failed ||= peers.failed;
+			publish(PEERS_SECTION, `${stamp(description)}\n\n${peers.text}`);
 		} else if (section === "profile") {
 			await runProfile();
 		} else if (section === "locations") {

@@ -1,5 +1,5 @@
-// Keep-alive load from autocannon, run programmatically, with every response checked: status 200
-// and, where asked, a `request-id` header. Latencies are kept per response at full precision
+// Keep-alive load from autocannon, run programmatically, with every response checked: status 200,
+// where asked a `request-id` header, and where the request has one, a check of the body's shape. Latencies are kept per response at full precision
 // (autocannon's own histogram rounds to whole milliseconds, too coarse for sub-millisecond costs).
 import autocannon from "autocannon";
 import { performance } from "node:perf_hooks";
@@ -10,6 +10,7 @@ import { performance } from "node:perf_hooks";
  * @property {string} path
  * @property {Record<string, string>} headers
  * @property {string} [body]
+ * @property {(body: string) => boolean} [check] the answer's body is what was asked for (a shape check); false fails the run
  */
 
 /**
@@ -23,13 +24,14 @@ import { performance } from "node:perf_hooks";
  */
 
 /**
- * Drives `url` with `connections` keep-alive connections for `seconds`. A response that is not a
- * 200 (or lacks `request-id` when `requireRequestId`), a connection error or a timeout is a failure
- * of the run; the caller reports it as failed rather than as a number.
- * @param {{ url: URL, request: LoadRequest, connections: number, seconds: number, requireRequestId: boolean }} options
+ * Drives `url` with `connections` keep-alive connections for `seconds`, or until `amount` responses
+ * when given (a fixed-count run). A response that is not a 200 (or lacks `request-id` when
+ * `requireRequestId`, or fails the request's body `check`), a connection error or a timeout is a
+ * failure of the run; the caller reports it as failed rather than as a number.
+ * @param {{ url: URL, request: LoadRequest, connections: number, seconds: number, amount?: number, requireRequestId: boolean }} options
  * @returns {Promise<LoadResult>}
  */
-export async function drive({ url, request, connections, seconds, requireRequestId }) {
+export async function drive({ url, request, connections, seconds, amount, requireRequestId }) {
 	const latencies = [];
 	/** @type {Map<string, number>} */
 	const problems = new Map();
@@ -44,7 +46,8 @@ export async function drive({ url, request, connections, seconds, requireRequest
 		...(request.body === undefined ? {} : { body: request.body }),
 		connections,
 		pipelining: 1,
-		duration: seconds,
+		...(amount === undefined ? { duration: seconds } : { amount }),
+		...(request.check === undefined ? {} : { verifyBody: request.check }),
 		timeout: 10,
 		/** @param {import("node:events").EventEmitter} client */
 		setupClient(client) {
@@ -67,6 +70,7 @@ export async function drive({ url, request, connections, seconds, requireRequest
 	const elapsed = (performance.now() - started) / 1000;
 	const cpu = process.cpuUsage(cpuBefore);
 	if (missingId > 0) problems.set("no request-id header", missingId);
+	if (result.mismatches > 0) problems.set("a body not of the expected shape", result.mismatches);
 	if (result.timeouts > 0 && ![...problems.keys()].some((key) => key.includes("timed out"))) note(`${result.timeouts} timeouts`);
 	if (latencies.length === 0) note("no response at all");
 	const failures = [...problems].map(([problem, count]) => `${problem} (${count}×)`);

@@ -12,12 +12,12 @@
 // Also: `npm run bench -- profile` (every subject, both requests). To profile the load generator
 // too, add Node's own profiler: node --experimental-websocket --cpu-prof --cpu-prof-dir=DIR ...
 import { mkdirSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { profileTargets, sourceMapper, summarise } from "./cpu-profile.mjs";
 import { drive } from "./load.mjs";
 import { processCpuMs } from "./rounds.mjs";
+import { freePort } from "../lib/free-port.mjs";
 import { SMALL_REQUESTS } from "./small.mjs";
 import { prepareSmall, startSmallSubject } from "./small-stack.mjs";
 
@@ -30,17 +30,6 @@ const SUBJECTS = {
 	lease: { name: "guard, lease", front: "guard", mode: "lease" },
 };
 
-/** A free loopback port for the inspector. */
-function freePort() {
-	return new Promise((resolve, reject) => {
-		const server = createServer();
-		server.listen(0, "127.0.0.1", () => {
-			const address = server.address();
-			server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
-		});
-	});
-}
-
 /**
  * Profiles one subject under one request; returns the summary's text.
  * @param {{ subject: string, request: string, seconds: number, connections: number, intervalUs: number, top: number, out?: string, allTargets?: boolean }} options
@@ -51,7 +40,7 @@ export async function profileOne({ subject: subjectName, request: requestName, s
 	if (!spec || !request) throw new Error(`unknown subject ${subjectName} or request ${requestName}`);
 	const prepared = await prepareSmall();
 	const port = await freePort();
-	const subject = await startSmallSubject(spec, prepared, { inspectorPort: /** @type {number} */ (port) });
+	const subject = await startSmallSubject(spec, prepared, { inspectorPort: port });
 	try {
 		const requireRequestId = spec.front === "guard";
 		const warm = await drive({ url: subject.url, request, connections, seconds: 2, requireRequestId });
@@ -62,7 +51,7 @@ export async function profileOne({ subject: subjectName, request: requestName, s
 		/** @type {import("./load.mjs").LoadResult | undefined} */
 		let run;
 		let cpu = 0;
-		const profiles = await profileTargets(/** @type {number} */ (port), ids, intervalUs, async () => {
+		const profiles = await profileTargets(port, ids, intervalUs, async () => {
 			const before = processCpuMs(subject.pid);
 			run = await drive({ url: subject.url, request, connections, seconds, requireRequestId });
 			cpu = processCpuMs(subject.pid) - before;

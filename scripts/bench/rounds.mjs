@@ -10,6 +10,7 @@ import { median, quantile } from "./report.mjs";
  * @property {string} name e.g. "16" or "1"
  * @property {number} connections
  * @property {number} seconds
+ * @property {number} [amount] a fixed-count run instead: this many responses (seconds is then unused)
  */
 
 /**
@@ -18,7 +19,7 @@ import { median, quantile } from "./report.mjs";
  * @property {number} p50 ms
  * @property {number} p99 ms
  * @property {number} responses
- * @property {number} cpuUs the subject's workerd process CPU time (user + system) per response, µs
+ * @property {number} cpuUs the subject's process CPU time (user + system) per response, µs
  */
 
 /**
@@ -32,7 +33,8 @@ import { median, quantile } from "./report.mjs";
  * @property {string} name
  * @property {URL} url
  * @property {boolean} requireRequestId
- * @property {number} [pid] its workerd process, for CPU time per request
+ * @property {number} [pid] its process (workerd, or a Node gateway), for CPU time per request
+ * @property {Record<string, string>} [headers] added to every request sent to this subject (what it needs to route)
  */
 
 /**
@@ -64,10 +66,12 @@ export async function interleavedRounds({ subjects, requests, phases, rounds, wa
 		}
 	};
 
+	/** @param {Subject} subject @param {typeof requests[number]} request */
+	const sent = (subject, request) => (subject.headers === undefined ? request : { ...request, headers: { ...request.headers, ...subject.headers } });
 	if (warmupSeconds > 0) {
 		for (const request of requests) {
 			for (const subject of subjects) {
-				const run = await drive({ url: subject.url, request, connections: 16, seconds: warmupSeconds, requireRequestId: subject.requireRequestId });
+				const run = await drive({ url: subject.url, request: sent(subject, request), connections: 16, seconds: warmupSeconds, requireRequestId: subject.requireRequestId });
 				if (run.failures.length > 0) fail(subject, request, `warm-up: ${run.failures.join("; ")}`);
 			}
 		}
@@ -79,7 +83,14 @@ export async function interleavedRounds({ subjects, requests, phases, rounds, wa
 				for (const subject of order) {
 					if (failed(subject, request)) continue;
 					const cpuBefore = processCpuMs(subject.pid);
-					const run = await drive({ url: subject.url, request, connections: phase.connections, seconds: phase.seconds, requireRequestId: subject.requireRequestId });
+					const run = await drive({
+						url: subject.url,
+						request: sent(subject, request),
+						connections: phase.connections,
+						seconds: phase.seconds,
+						amount: phase.amount,
+						requireRequestId: subject.requireRequestId,
+					});
 					const cpuUs = ((processCpuMs(subject.pid) - cpuBefore) / run.responses) * 1000;
 					const series = results[request.name]?.[subject.name]?.[phase.name];
 					if (series === undefined) continue;

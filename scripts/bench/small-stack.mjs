@@ -1,6 +1,8 @@
 // Subjects of the small-request benchmark: a front Worker (a bare pass-through, or the guard in one
 // limiter mode) and the Messages-shaped origin behind it, alone in a fresh workerd process started
 // through Miniflare. The guard gets wrangler.toml's configuration with limits too high to refuse.
+// With `originUrl`, the front reaches an origin by URL instead (one origin shared by several fronts,
+// started alone in its own workerd by `startSmallOrigin`), and its workerd holds the front only.
 import { Miniflare } from "miniflare";
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -24,6 +26,7 @@ export const DEMO_KEY = "sk-demo-key";
  * @property {number} [usageDelayMs] wraps the usage object so each of its calls waits this long first
  * @property {Record<string, unknown>} [vars] more variables for the guard
  * @property {Record<string, unknown>} [workerOptions] more Miniflare options for the front Worker (experiments: flags, bindings)
+ * @property {string} [originUrl] reach the origin by this URL (no service binding; the guard's ORIGIN_URL), not a copy of it in the same workerd
  */
 
 /**
@@ -79,7 +82,7 @@ export async function startSmallSubject(spec, prepared, options = {}) {
 			if (process.env.BENCH_VERBOSE) stderr.pipe(process.stderr);
 			else stderr.resume();
 		},
-		workers: [frontWorker(spec, prepared), originWorker(prepared)],
+		workers: spec.originUrl === undefined ? [frontWorker(spec, prepared), originWorker(prepared)] : [frontWorker(spec, prepared)],
 	});
 	try {
 		const url = await mf.ready;
@@ -98,8 +101,10 @@ export async function startSmallSubject(spec, prepared, options = {}) {
  */
 function frontWorker(spec, { guard, distant, guardOptions }) {
 	const compatibilityDate = guardOptions.compatibilityDate ?? "2026-04-01";
+	const byUrl = spec.originUrl !== undefined;
 	if (spec.front === "bare") {
-		return { name: "bench-bare", modules: true, scriptPath: resolve(HERE, "bare-worker.js"), compatibilityDate, serviceBindings: { ORIGIN }, ...spec.workerOptions };
+		const reach = byUrl ? { scriptPath: resolve(HERE, "bare-url-worker.js"), bindings: { ORIGIN_URL: spec.originUrl } } : { scriptPath: resolve(HERE, "bare-worker.js"), serviceBindings: { ORIGIN } };
+		return { name: "bench-bare", modules: true, ...reach, compatibilityDate, ...spec.workerOptions };
 	}
 	const delayed = spec.usageDelayMs !== undefined;
 	return {
@@ -107,9 +112,10 @@ function frontWorker(spec, { guard, distant, guardOptions }) {
 		name: "edge-guard",
 		modules: true,
 		scriptPath: delayed ? distant : guard,
-		serviceBindings: { ORIGIN },
+		serviceBindings: byUrl ? {} : { ORIGIN },
 		bindings: {
 			...guardOptions.bindings,
+			...(byUrl ? { ORIGIN_URL: spec.originUrl } : {}),
 			TIERS: UNLIMITED_TIERS,
 			ORG_TIERS: {},
 			LIMITER_MODE: spec.mode ?? "exact",
@@ -118,6 +124,34 @@ function frontWorker(spec, { guard, distant, guardOptions }) {
 		},
 		...spec.workerOptions,
 	};
+}
+
+/**
+ * The Messages-shaped origin alone in its own workerd on a free loopback port, for fronts that
+ * reach it by URL (`originUrl`). `pid`: its workerd process.
+ * @param {SmallPrepared} prepared
+ * @returns {Promise<{ url: URL, pid: number | undefined, dispose: () => Promise<void> }>}
+ */
+export async function startSmallOrigin(prepared) {
+	const before = new Set(workerdChildren());
+	const mf = new Miniflare({
+		host: "127.0.0.1",
+		port: 0,
+		cf: false,
+		handleRuntimeStdio(stdout, stderr) {
+			stdout.resume();
+			if (process.env.BENCH_VERBOSE) stderr.pipe(process.stderr);
+			else stderr.resume();
+		},
+		workers: [originWorker(prepared)],
+	});
+	try {
+		const url = await mf.ready;
+		return { url, pid: workerdChildren().find((candidate) => !before.has(candidate)), dispose: () => mf.dispose() };
+	} catch (error) {
+		await mf.dispose();
+		throw error;
+	}
 }
 
 /** @param {SmallPrepared} prepared */
