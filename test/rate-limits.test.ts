@@ -209,13 +209,13 @@ describe("usage limits on the request path", () => {
 		expect(await claimsOf(org)).toMatchObject({ outstanding: 0, settled: 1 });
 	});
 
-	it("grows a chunked body's claim in steps, and a step that does not fit neither refuses a body that does nor is charged", async () => {
-		const { org, key, overrides } = await tightOrg();
+	/** The usage object, with every growth of a claim recorded: what it asked for, whether it was admitted, what was covered before. */
+	const recordingGrows = () => {
 		const grows: { inputTokens: number; admitted: boolean; coveredBytes: number }[] = [];
 		let covered = 0;
 		const namespace = env.USAGE as unknown as DurableObjectNamespace<import("../src/limits/usage-object/usage-object").UsageObject>;
 		const recording = partlyFailing({});
-		const watched = {
+		const usage = {
 			...recording,
 			get: (id: DurableObjectId) => {
 				const methods = recording.get(id) as unknown as Record<string, (request: never) => Promise<unknown>>;
@@ -231,6 +231,12 @@ describe("usage limits on the request path", () => {
 				};
 			},
 		};
+		return { grows, usage };
+	};
+
+	it("grows a chunked body's claim in steps, and a step that does not fit neither refuses a body that does nor is charged", async () => {
+		const { org, key, overrides } = await tightOrg();
+		const { grows, usage: watched } = recordingGrows();
 		// 79,000 bytes: 19,750 of the tight tier's 20,000 input tokens a minute.
 		const head = JSON.stringify({ model: "m", max_tokens: 8, messages: [{ role: "user", content: "" }] });
 		const text = head.replace('"content":""', `"content":"${"x".repeat(79_000 - head.length)}"`);
@@ -258,6 +264,25 @@ describe("usage limits on the request path", () => {
 		const left = Number(next.headers.get("anthropic-ratelimit-input-tokens-remaining"));
 		expect(left).toBeGreaterThanOrEqual(250);
 		expect(left).toBeLessThanOrEqual(250 + refilled);
+	});
+
+	it("claims a body of stated length whole at admission: reading its model past the peek asks for no input more", async () => {
+		const { org, key, overrides } = await tightOrg();
+		const { grows, usage } = recordingGrows();
+		// 79,000 bytes of stated length, longer than the 64 KiB peek: its fields are read as it passes.
+		const head = JSON.stringify({ model: "m", max_tokens: 8, messages: [{ role: "user", content: "" }] });
+		const text = head.replace('"content":""', `"content":"${"x".repeat(79_000 - head.length)}"`);
+		const { response, settled } = await startGuard(
+			"/v1/messages",
+			{ method: "POST", body: text, headers: { "x-api-key": key, "content-length": String(text.length) } },
+			{ ORIGIN: env.SINK, ...overrides, USAGE: usage as never, ROUTES: messagesRoute() },
+		);
+		expect(response.status).toBe(200);
+		await response.text();
+		await settled();
+		// One growth: the final claim of its output, in its model's pool; no input asked for past its length.
+		expect(grows.map((grow) => grow.inputTokens)).toEqual([0]);
+		expect(await claimsOf(org)).toMatchObject({ outstanding: 0, settled: 1 });
 	});
 
 	it("refuses an unknown failure policy, naming the field", async () => {

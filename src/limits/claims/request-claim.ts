@@ -295,7 +295,8 @@ export class RequestClaim {
 		const growth: BodyGrowth = {
 			covered: () => this.#inputTokens * 4,
 			ahead: (bytes) => {
-				if (this.#growing !== undefined || this.#settled || this.#stepsRefused) return;
+				// A body of known length is claimed whole at admission: nothing to ask ahead for.
+				if (!this.context.grows || this.#growing !== undefined || this.#settled || this.#stepsRefused) return;
 				const step = Math.min(this.#inputTokens, MAX_STEP_TOKENS);
 				// Half a step before the body reaches what is covered, the next step is asked for while the body goes on.
 				if (step <= 0 || tokensOf(bytes) < this.#inputTokens - step / 2) return;
