@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { SinkRecord } from "./fixtures/sink-origin";
-import { callGuardToSink, chunkedStream, patternBytes, readEnvelope, sha256Hex, sinkRecord, sinkRecordIfAny } from "./helpers";
+import { callGuardToSink, chunkedStream, patternBytes, readEnvelope, sha256Hex, sinkRecordIfAny } from "./helpers";
 
 function post(body: ReadableStream<Uint8Array> | Uint8Array | string, headers: Record<string, string> = {}): RequestInit {
 	return { method: "POST", body, headers, duplex: "half" } as RequestInit;
