@@ -183,7 +183,7 @@ async function runTests(runs, all) {
 	for (const run of runs) {
 		const args = ["vitest", "run", run.file, ...(run.name === undefined ? [] : ["-t", run.name])];
 		const code = await new Promise((done) => {
-			current = spawn("npx", args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env: process.env });
+			current = spawn("npx", args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1", FORCE_COLOR: "0" } });
 			let output = "";
 			current.stdout?.on("data", (chunk) => {
 				output += chunk;
@@ -194,7 +194,11 @@ async function runTests(runs, all) {
 			current.on("close", (exit) => {
 				current = undefined;
 				// The summary lines say what ran: a selection that matched no test proves nothing.
-				const summary = output.split("\n").filter((line) => /Test Files|Tests {2}|FAIL|✗|×/.test(line)).slice(-12);
+				// The failed tests and the first lines of why: a kill should be for the mutation's own reason.
+				const summary = output
+					.split("\n")
+					.filter((line) => /Test Files|Tests {2}|×|^(AssertionError|Error|TypeError)\b/.test(line.trim()))
+					.slice(0, 16);
 				console.log(summary.map((line) => `   ${line.trim()}`).join("\n"));
 				if (/No test files found|No test found/.test(output)) {
 					console.error(`   ${run.file} -t ${JSON.stringify(run.name)} matched no test: fix the mutation's test selection`);
