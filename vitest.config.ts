@@ -40,6 +40,8 @@ export default defineConfig({
 					exclude: ["test/e2e/**"],
 					setupFiles: ["./test/setup.ts"],
 					silent: "passed-only",
+					// The property tests' seed (test/property-seed.ts): FC_SEED=... reproduces a failed run.
+					provide: { fcSeed: process.env.FC_SEED ?? "" },
 				},
 			},
 			{

@@ -64,9 +64,22 @@ export function callGuardToSink(input: Request | string, init?: RequestInit, ove
 
 /** What the sink origin recorded for a request ID. */
 export async function sinkRecord(requestId: string): Promise<import("./fixtures/sink-origin").SinkRecord> {
+	const record = await sinkRecordIfAny(requestId);
+	if (record === undefined) throw new Error(`the sink has no record of ${requestId}`);
+	return record;
+}
+
+/**
+ * What the sink origin recorded for a request ID, or `undefined` when the request never reached it
+ * (the sink's own "no such record"). Any other answer is a sink failure and throws: it must never
+ * read as "the origin saw nothing".
+ */
+export async function sinkRecordIfAny(requestId: string): Promise<import("./fixtures/sink-origin").SinkRecord | undefined> {
 	const response = await env.SINK.fetch(`https://sink.test/__sink/requests/${requestId}`);
-	if (!response.ok) throw new Error(`the sink has no record of ${requestId}`);
-	return response.json();
+	const text = await response.text();
+	if (response.status === 404 && text === "no such record") return undefined;
+	if (!response.ok) throw new Error(`the sink failed to answer for ${requestId}: ${response.status} ${text.slice(0, 200)}`);
+	return JSON.parse(text);
 }
 
 /** Reads an error response and checks the parts every envelope shares. */

@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { type FieldScan, STRING_CAPTURE_LIMIT, type ScannedValue, scanTopLevelFields } from "../src/lib/json/top-level-fields";
 import { expectedValue } from "./json-expect";
 import { feedCut } from "./json-feed";
+import { seedPerRun } from "./property-seed";
 
 // Property tests: the scanner against JSON.parse, as `Request.json()` reads a body
 // (`JSON.parse(new TextDecoder().decode(bytes))`), on generated JSON text. Its documented
@@ -12,12 +13,8 @@ import { feedCut } from "./json-feed";
 // - a string of more than STRING_CAPTURE_LIMIT bytes of JSON text is `other`.
 
 
-// A fixed seed: the same documents on every run, so CI cannot fail on a draw. A random run once
-// drew a document for which workerd's JSON.parse (V8), late in a long-lived test isolate, returned
-// the key "\\" for "\u00e9", where Node and a fresh isolate return "é" as the scanner does; the
-// reference would then blame the scanner. Change the seed to explore further (and check any
-// counterexample against Node's JSON.parse).
-fc.configureGlobal({ seed: 20261130 });
+// A new seed each run (FC_SEED=... replays one): see test/property-seed.ts.
+seedPerRun("test/json-scan.property.test.ts");
 
 const WANTED = ["max_tokens", "stream", "model", "é", "😀", "", 'q"\\\n', "__proto__"];
 const NEAR_MISSES = ["max_token", "max_tokens_", "Max_tokens", "streams", "max_tokens\u0000", "\ud83d", "\ude00", "a"];
@@ -27,13 +24,43 @@ const encoder = new TextEncoder();
 function reference(bytes: Uint8Array): "invalid" | Record<string, unknown> {
 	let value: unknown;
 	try {
-		value = JSON.parse(escapeRawControls(new TextDecoder().decode(bytes)));
+		value = JSON.parse(freshObjects(escapeRawControls(new TextDecoder().decode(bytes))));
 	} catch {
 		return "invalid";
 	}
 	if (typeof value !== "object" || value === null || Array.isArray(value)) return "invalid";
 	// fromEntries, not assignment: a "__proto__" key must become an own field, as in the scan's map.
 	return Object.fromEntries(WANTED.filter((key) => Object.hasOwn(value, key)).map((key) => [key, expectedValue((value as Record<string, unknown>)[key])]));
+}
+
+let referenceObjects = 0;
+
+/**
+ * Opens every object of `text` with a member of a key never used before (`"#ref<n>":0`), so that
+ * workerd's JSON.parse never follows a map transition an earlier document made: V8 there reads an
+ * escaped one-character key as the key an earlier object had in the same place (see the test
+ * "V8's JSON.parse in workerd ..." below), and the reference would then blame the scanner. The
+ * member changes no document's validity (an empty object gets it without a comma) and is not a
+ * wanted field.
+ */
+function freshObjects(text: string): string {
+	let out = "";
+	let inString = false;
+	for (let at = 0; at < text.length; at++) {
+		const char = text[at] as string;
+		if (inString && char === "\\") {
+			out += char + (text[at + 1] ?? "");
+			at++;
+			continue;
+		}
+		if (char === '"') inString = !inString;
+		out += char;
+		if (!inString && char === "{") {
+			referenceObjects += 1;
+			out += `"#ref${referenceObjects}":0${/^[ \t\r\n]*\}/.test(text.slice(at + 1)) ? "" : ","}`;
+		}
+	}
+	return out;
 }
 
 /**
@@ -202,6 +229,22 @@ function damaged(bytes: Uint8Array, edits: readonly (readonly ["delete" | "inser
 	return new Uint8Array(out);
 }
 
+describe("V8's JSON.parse in workerd, the reference's known anomaly (why the reference uses freshObjects)", () => {
+	it("reads an escaped one-character key as the key an earlier object had in its place, where the scanner reads it right", () => {
+		// Found by a random seed (the fixed seed hid it): after {"k":1,"\\":2}, workerd's JSON.parse
+		// reads {"k":1,"\u00e9":2} with the key "\\" (Node 20's V8 reads "é"). This file's first test,
+		// so the isolate is fresh: once many maps exist, V8 does not always take the faulty path.
+		const first = `{"anomaly${referenceObjects}":1,"\\\\":2}`;
+		const second = first.replace('"\\\\"', '"\\u00e9"');
+		expect(Object.keys(JSON.parse(first))[1]).toBe("\\");
+		expect(Object.keys(JSON.parse(second))[1], "workerd's JSON.parse: if this now reads é, V8 was fixed and freshObjects can go").toBe("\\");
+		// The reference, with fresh objects, and the scanner both read é.
+		const wanted = encoder.encode(second.replace(/"anomaly\d+"/, '"max_tokens"').replace('"\\u00e9":2', '"\\u00e9":3'));
+		expect(Object.keys(JSON.parse(freshObjects(new TextDecoder().decode(wanted))))).toContain("é");
+		expect(Object.fromEntries(scan(wanted).fields)).toEqual({ max_tokens: { kind: "number", value: 1 }, "é": { kind: "number", value: 3 } });
+	});
+});
+
 describe("the scanner against JSON.parse", { timeout: 60_000 }, () => {
 	it("reads every generated document as JSON.parse does, however it is cut", () => {
 		fc.assert(
@@ -294,7 +337,7 @@ describe("nesting far past 10,000 levels", { timeout: 60_000 }, () => {
 				agree(bytes, at);
 				expect(scan(bytes, at).state).toBe("complete");
 			}),
-			{ numRuns: 12 },
+			{ numRuns: 12 }, // each run is up to 480,000 levels deep (about a second); the seed changes every run
 		);
 	});
 
@@ -310,7 +353,7 @@ describe("nesting far past 10,000 levels", { timeout: 60_000 }, () => {
 				expect(scanned.state).toBe("invalid");
 				expect(scanned.problem).toEqual({ kind: "syntax", at: `{"max_tokens":1,"a":${open}1`.length + swapAt });
 			}),
-			{ numRuns: 12 },
+			{ numRuns: 12 }, // each run is up to 480,000 levels deep (about a second); the seed changes every run
 		);
 	});
 

@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { RequestLogLine } from "../src/log/request-log";
-import { callGuardToSink, chunkedStream, readEnvelope, sinkRecord } from "./helpers";
+import { callGuardToSink, chunkedStream, readEnvelope, sinkRecord, sinkRecordIfAny } from "./helpers";
 
 const encoder = new TextEncoder();
 const MESSAGES = [{ role: "user", content: "Write a long story." }];
@@ -31,7 +31,7 @@ async function verdicts(run: () => Promise<unknown>): Promise<unknown[]> {
 
 /** What the origin received of a request: how its upload ended ("never arrived" when it did not begin), and its bytes. */
 async function originSaw(requestId: string): Promise<{ outcome: string; bytes: number }> {
-	const record = await sinkRecord(requestId).catch(() => undefined);
+	const record = await sinkRecordIfAny(requestId);
 	return record === undefined ? { outcome: "never arrived", bytes: 0 } : { outcome: record.outcome, bytes: record.bytes };
 }
 
@@ -56,7 +56,7 @@ describe("the 10-minute rule for non-streaming Messages requests", () => {
 		);
 		expect(response.headers.get("x-should-retry")).toBe("false");
 		// The origin never received the request whole.
-		const record = await sinkRecord(body.request_id).catch(() => undefined);
+		const record = await sinkRecordIfAny(body.request_id);
 		expect(record?.outcome ?? "never arrived").not.toBe("complete");
 	});
 

@@ -2,7 +2,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import { readEnvelope } from "../helpers";
 import { seedKey } from "../keys";
-import { newOrg } from "../limits/helpers";
+import { newOrg, usageNamespace } from "../limits/helpers";
 import { admin, adminJson, apiCall } from "./helpers";
 
 const KEY = /^sk-guard-[0-9A-Za-z]{40}$/;
@@ -89,13 +89,18 @@ describe("POST /_guard/api/keys", () => {
 
 describe("PATCH and DELETE /_guard/api/keys/:id: a disabled key stops at once", () => {
 	it("refuses a disabled key on its next request, while the isolate's key cache still holds it as active", async () => {
-		const { key, id } = await freshKey();
+		const { key, id, orgId } = await freshKey();
 		expect((await apiCall(key)).status).toBe(200);
 		const patched = await adminJson<{ record: { status: string }; revocation: string }>(`/_guard/api/keys/${id}`, 200, { method: "PATCH", json: { status: "disabled" } });
 		expect(patched.record.status).toBe("disabled");
 		expect(patched.revocation).toMatch(/^listed/);
+		// The usage object lists it: every other isolate learns it there on its next call (its
+		// answers carry the list: test/admin/revocation.test.ts, with a limiter of its own).
+		const report = await usageNamespace().get(usageNamespace().idFromName(orgId)).consoleReport({ pools: [], minutes: 1, days: 1 });
+		expect(report.revocations.keys.map((entry) => entry.keyId)).toContain(id);
 		const refused = await authOutcome(() => apiCall(key));
-		// The key cache (30 s) still says active: the usage object's revocation list refused it.
+		// The key cache (30 s) still says active: the revocation list refused it (here, this isolate's
+		// copy, which the PATCH wrote at once).
 		expect(refused).toEqual({ status: 401, outcome: "revoked-key" });
 		const enabled = await adminJson<{ record: { status: string } }>(`/_guard/api/keys/${id}`, 200, { method: "PATCH", json: { status: "active" } });
 		expect(enabled.record.status).toBe("active");

@@ -2,9 +2,13 @@ import puppeteer, { type Browser, type Page } from "puppeteer-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { GuardPage, Outcome, Target } from "./browser-entry";
 import { chromiumPath, type PageServer, startPageServer } from "./browser-page";
+import { createKey, freshOrg } from "./accounting-kit";
+import { tightOrgsVar } from "./hostile-kit";
 import { type LocalServer, startLocalServer } from "./local-server";
 
 const REQUEST_ID = /^req_[0-9A-Za-z]{24}$/;
+/** The 429 test's organisation, its own on the tight tier (10 requests a minute). */
+const TIGHT_ORG = freshOrg("browser_429");
 
 let guard: LocalServer;
 let pages: PageServer;
@@ -15,7 +19,7 @@ const consoleLines: string[] = [];
 
 beforeAll(async () => {
 	const executablePath = chromiumPath();
-	[guard, pages] = await Promise.all([startLocalServer(), startPageServer()]);
+	[guard, pages] = await Promise.all([startLocalServer(tightOrgsVar([TIGHT_ORG])), startPageServer()]);
 	browser = await puppeteer.launch({
 		executablePath,
 		headless: true,
@@ -76,8 +80,8 @@ describe("a page on another origin, using the official SDK with dangerouslyAllow
 	});
 
 	it("reads a 429's request-id, retry-after and rate-limit headers from the SDK's RateLimitError", async () => {
-		// sk-demo-tight allows 10 requests a minute; whatever an earlier run left, the 11th is refused.
-		const limited = valueFrom(await inPage("rateLimit", target("sk-demo-tight"), 12));
+		// A fresh tight-tier organisation allows 10 requests a minute: the 11th is refused.
+		const limited = valueFrom(await inPage("rateLimit", target(await createKey(guard, TIGHT_ORG, ["models", "messages"])), 12));
 		expect(limited.status).toBe(429);
 		expect(limited.type).toBe("rate_limit_error");
 		expect(limited.requestID).toMatch(REQUEST_ID);

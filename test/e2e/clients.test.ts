@@ -3,12 +3,15 @@ import Anthropic from "@anthropic-ai/sdk";
 import { ChatAnthropic } from "@langchain/anthropic";
 import { APICallError, generateText, streamText } from "ai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createKey, freshOrg } from "./accounting-kit";
 import { startWranglerDev, type WranglerDev } from "./clients-wrangler-dev";
 import { type LocalServer, startLocalServer } from "./local-server";
 
 const REQUEST_ID = /^req_[0-9A-Za-z]{24}$/;
 const KEY = "sk-demo-key";
-/** sk-demo-tight's organisation on a tier refilling one request a second, so a 429's hint is under a second. */
+/** The 429 test's organisation, its own (fresh: local state persists), on the tight tier. */
+const TIGHT_ORG = freshOrg("clients_429");
+/** The tight tier refilling one request a second, so a 429's hint is under a second. */
 const FAST_TIGHT_TIER = { requests_per_minute: 60, input_tokens_per_minute: 20_000, output_tokens_per_minute: 4_000 };
 const DEFAULT_TIER = {
 	requests_per_minute: 10_000,
@@ -36,7 +39,7 @@ beforeAll(async () => {
 		"--var",
 		`TIERS=${JSON.stringify({ default: DEFAULT_TIER, tight: FAST_TIGHT_TIER })}`,
 		"--var",
-		'ORG_TIERS={"org_demo":"default","org_tight":"tight"}',
+		`ORG_TIERS=${JSON.stringify({ org_demo: "default", org_tight: "tight", [TIGHT_ORG]: "tight" })}`,
 	]);
 });
 
@@ -109,23 +112,23 @@ describe("the Vercel AI SDK (ai with @ai-sdk/anthropic) through the guard", () =
 	});
 
 	it("retries a 429 after the guard's retry-after-ms, not its own backoff, and then succeeds", async () => {
-		// Spend sk-demo-tight's organisation's requests (whatever an earlier run left) until one is
-		// refused, then ask at once. The tier refills within a second, so on a busy machine the ask
+		// Spend the requests of an organisation of this test's own until one is refused, then ask at once. The tier refills within a second, so on a busy machine the ask
 		// can come after a unit refilled and be admitted outright: then the organisation is drained
 		// again and the ask repeated (at most three times), never the assertions loosened.
+		const tightKey = await createKey(server, TIGHT_ORG, ["models", "messages"]);
 		let exchanges: Exchange[] = [];
 		let result: Awaited<ReturnType<typeof generateText>> | undefined;
 		for (let attempt = 0; attempt < 3 && exchanges[0]?.status !== 429; attempt++) {
 			let refused = false;
 			for (let i = 0; i < FAST_TIGHT_TIER.requests_per_minute + 5 && !refused; i++) {
-				const response = await fetch(`${server.url}/v1/models`, { headers: { "x-api-key": "sk-demo-tight", "anthropic-version": "2023-06-01" } });
+				const response = await fetch(`${server.url}/v1/models`, { headers: { "x-api-key": tightKey, "anthropic-version": "2023-06-01" } });
 				await response.arrayBuffer();
 				refused = response.status === 429;
 			}
 			expect(refused).toBe(true);
 			exchanges = [];
 			result = await generateText({
-				model: aiSdk("sk-demo-tight", exchanges)("claude-sonnet-4-6"),
+				model: aiSdk(tightKey, exchanges)("claude-sonnet-4-6"),
 				prompt: "Retry me",
 				maxOutputTokens: 64,
 				maxRetries: 2,

@@ -31,6 +31,15 @@ export function tightTierVar(tight: { requests_per_minute: number; input_tokens_
 	return ["--var", `TIERS=${JSON.stringify({ ...(VARS.TIERS as Record<string, unknown>), tight })}`];
 }
 
+/**
+ * `--var ORG_TIERS=...`: wrangler.toml's organisation tiers plus `orgs` on the `tight` tier, so a
+ * test drains or spends an organisation of its own (fresh IDs: local state persists between runs
+ * and files), never the shared org_tight.
+ */
+export function tightOrgsVar(orgs: readonly string[]): string[] {
+	return ["--var", `ORG_TIERS=${JSON.stringify({ ...(VARS.ORG_TIERS as Record<string, unknown>), ...Object.fromEntries(orgs.map((org) => [org, "tight"])) })}`];
+}
+
 /** What a client got, whichever way it asked. */
 export interface Answer {
 	readonly status: number;
@@ -132,7 +141,9 @@ let sentinels = 0;
  */
 export async function sentinel(server: LocalServer): Promise<void> {
 	sentinels += 1;
-	await fetchAnswer(`${server.url}/v1/models?sentinel=${sentinels}`, {
+	const answer = await fetchAnswer(`${server.url}/v1/models?sentinel=${sentinels}`, {
 		headers: { "x-api-key": DEMO_KEY, "anthropic-version": "2023-06-01", [SENTINEL_HEADER]: "1" },
 	});
+	// A sentinel the guard refused (or shed) never reached the origin, so it proves nothing.
+	expect(answer.status, `sentinel ${sentinels}: ${answer.text.slice(0, 300)}`).toBe(200);
 }

@@ -2,6 +2,7 @@ import Anthropic, { OverloadedError } from "@anthropic-ai/sdk";
 import { resolve } from "node:path";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { within } from "./hostile-kit";
 import { type LocalServer, startLocalServer } from "./local-server";
 
 const REQUEST_ID = /^req_[0-9A-Za-z]{24}$/;
@@ -22,6 +23,18 @@ beforeAll(async () => {
 afterAll(async () => {
 	await server?.stop();
 });
+
+/** Polls GET /v1/models until it is served 200 (the one slot is free), for at most `ms`. */
+async function servedWithin(ms: number, headers: Record<string, string>): Promise<void> {
+	const deadline = Date.now() + ms;
+	for (;;) {
+		const response = await fetch(`${server.url}/v1/models`, { headers });
+		await response.arrayBuffer();
+		if (response.status === 200) return;
+		if (Date.now() > deadline) throw new Error(`GET /v1/models still answered ${response.status} after ${ms} ms`);
+		await new Promise((done) => setTimeout(done, 100));
+	}
+}
 
 describe("overload through npm start's server, seen by the official SDK", () => {
 	it("raises OverloadedError with a req_ request ID, after obeying retry-after once", async () => {
@@ -53,8 +66,24 @@ describe("overload through npm start's server, seen by the official SDK", () => 
 		expect(elapsed).toBeGreaterThanOrEqual(1000);
 	});
 
-	it("serves again once the request in flight is gone (the hanging one ends at its 3 s bound)", async () => {
-		const client = new Anthropic({ apiKey: "sk-demo-key", baseURL: server.url, maxRetries: 5 });
+	it("ends a request the origin hangs on at its route's 3 s response_timeout_seconds with 504, then serves the next", async () => {
+		const headers = { "x-api-key": "sk-demo-key", "anthropic-version": "2023-06-01" };
+		// The slot is free again (the previous test's hanging client left): a plain request is served.
+		await servedWithin(10_000, headers);
+		const started = performance.now();
+		// Not aborted by the client: only the guard's bound can end it.
+		const hanging = await within(
+			fetch(`${server.url}/v1/models`, { headers: { ...headers, "x-demo-fault": "hang" } }).then(async (response) => ({ status: response.status, body: await response.text() })),
+			20_000,
+			"the guard ending the hanging request (response_timeout_seconds is 3)",
+		);
+		const elapsed = performance.now() - started;
+		expect(hanging.status, hanging.body).toBe(504);
+		const body = JSON.parse(hanging.body) as { error: { type: string; message: string } };
+		expect(body.error).toEqual({ type: "timeout_error", message: "The upstream service did not answer within 3 seconds." });
+		expect(elapsed).toBeGreaterThanOrEqual(3000);
+		// The one slot is free at once: no retries to wait through.
+		const client = new Anthropic({ apiKey: "sk-demo-key", baseURL: server.url, maxRetries: 0 });
 		const models = await client.models.list();
 		expect(models.data.length).toBeGreaterThan(0);
 	});

@@ -1,14 +1,18 @@
 import Anthropic, { toFile } from "@anthropic-ai/sdk";
 import { createHash } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createKey, freshOrg } from "./accounting-kit";
+import { tightOrgsVar } from "./hostile-kit";
 import { type LocalServer, startLocalServer } from "./local-server";
 
 const REQUEST_ID = /^req_[0-9A-Za-z]{24}$/;
+/** The RateLimitError test's organisation, its own on the tight tier (10 requests a minute). */
+const TIGHT_ORG = freshOrg("sdk_429");
 let server: LocalServer;
 let client: Anthropic;
 
 beforeAll(async () => {
-	server = await startLocalServer();
+	server = await startLocalServer(tightOrgsVar([TIGHT_ORG]));
 	client = new Anthropic({ apiKey: "sk-demo-key", baseURL: server.url, maxRetries: 0 });
 });
 
@@ -119,8 +123,8 @@ describe("the official SDK against npm start's server", () => {
 		expect(typed.message).toContain("scope");
 	});
 
-	it("raises RateLimitError with a req_ requestID and a retry-after it can obey for sk-demo-tight", async () => {
-		const tight = new Anthropic({ apiKey: "sk-demo-tight", baseURL: server.url, maxRetries: 0 });
+	it("raises RateLimitError with a req_ requestID and a retry-after it can obey for a tight-tier key", async () => {
+		const tight = new Anthropic({ apiKey: await createKey(server, TIGHT_ORG, ["models"]), baseURL: server.url, maxRetries: 0 });
 		let error: unknown;
 		for (let i = 0; i < 12 && error === undefined; i++) {
 			error = await tight.models.list().then(

@@ -4,6 +4,7 @@ import { generateApiKey } from "../../src/keys/api-key";
 import type { Decision, Rejection, Reservation } from "../../src/limits/decisions";
 import { batchCostOf, costOf, formatUsd, windowOf } from "../../src/limits/spend/money";
 import type { RequestLogLine } from "../../src/log/request-log";
+import type { UsageObject } from "../../src/limits/usage-object/usage-object";
 import { callGuard, readEnvelope, startGuard } from "../helpers";
 import { seedKey } from "../keys";
 import { client, fakeClock, limits, newOrg, tierTable, usageObject } from "./helpers";
@@ -23,6 +24,12 @@ function refused(decision: Decision): Rejection {
 /** A tier priced so one request costs what `settle` says, with the budgets given (USD). */
 function budgetTier(budgets: Record<string, Record<string, number>>) {
 	return tierTable({ price: { input: 1, output: 1, cache_write: 1, cache_read: 1 }, budgets });
+}
+
+/** The rows of the usage object's `spend` table, as stored. */
+async function spendRows(stub: DurableObjectStub<UsageObject>): Promise<{ scope: string; period: string }[]> {
+	const { runInDurableObject } = await import("cloudflare:test");
+	return runInDurableObject(stub, (_, state) => state.storage.sql.exec<{ scope: string; period: string }>("SELECT scope, period FROM spend").toArray());
 }
 
 describe("money arithmetic", () => {
@@ -125,9 +132,12 @@ describe("budgets in the usage object", () => {
 		clock.advance(20 * 60_000);
 		await runDurableObjectAlarm(stub);
 		expect((await stub.admit({ orgId, limits: tier, cost: { requests: 1, inputTokens: 0, outputTokens: 0 } })).admitted).toBe(false);
+		expect(await spendRows(stub)).toContainEqual({ scope: "org", period: "day" });
 		clock.now = MIDNIGHT + 86_400_000 + 20 * 60_000;
 		await runDurableObjectAlarm(stub);
 		expect(await stub.report()).toEqual([]);
+		// Forgotten in storage too, not only hidden by report(): the object's SQLite keeps no old period.
+		expect(await spendRows(stub)).toEqual([]);
 	});
 
 	it("tells isolates in lease mode which budgets are spent, so they refuse locally", async () => {
