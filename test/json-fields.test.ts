@@ -2,21 +2,13 @@ import { describe, expect, it } from "vitest";
 import { type FieldScan, STRING_CAPTURE_LIMIT, type ScannedValue, scanTopLevelFields } from "../src/lib/json/top-level-fields";
 import { JsonObjectTokenizer } from "../src/lib/json/tokenizer";
 import { expectedValue } from "./json-expect";
+import { seededRandom } from "./seeded-random";
 
 const WANTED = ["max_tokens", "stream", "model", "é", "😀", "", 'q"\\\n'];
 const encoder = new TextEncoder();
 
 /** A seeded generator, so a failing document can be reproduced. */
-function random(seed: number): () => number {
-	let state = seed >>> 0;
-	return () => {
-		state = (state + 0x6d2b79f5) >>> 0;
-		let t = state;
-		t = Math.imul(t ^ (t >>> 15), t | 1);
-		t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-		return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-	};
-}
+const random = seededRandom;
 
 type Rng = () => number;
 const pick = <T>(rng: Rng, items: readonly T[]): T => items[Math.floor(rng() * items.length)] as T;

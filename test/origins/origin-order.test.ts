@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { orderOrigins } from "../../src/origins/origin-order";
-import { seededRandom } from "./seeded-random";
+import { seededRandom } from "../seeded-random";
 
 const origin = (name: string, priority: number, weight: number) => ({ name, priority, weight });
 
