@@ -1,0 +1,158 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError } from "../../src/config/config-error";
+import { parseTierConfig, type RawTierConfig, resolveLimits } from "../../src/limits/rates/tiers";
+
+const DEFAULT = { requests_per_minute: 4000, input_tokens_per_minute: 400_000, output_tokens_per_minute: 80_000 };
+
+function fails(raw: RawTierConfig): ConfigError {
+	try {
+		parseTierConfig(raw);
+	} catch (error) {
+		if (error instanceof ConfigError) return error;
+		throw error;
+	}
+	throw new Error("expected a ConfigError");
+}
+
+describe("tiers", () => {
+	it("resolves an organisation's tier, the default for others, and a workspace's own limits", () => {
+		const table = parseTierConfig({
+			TIERS: {
+				default: { ...DEFAULT, acceleration: { window_seconds: 60, multiple: 4, floor_per_minute: 600, baseline_minutes: 30 } },
+				tight: { requests_per_minute: 10, input_tokens_per_minute: 20_000, output_tokens_per_minute: 4000 },
+			},
+			ORG_TIERS: { org_tight: "tight" },
+			WORKSPACE_LIMITS: { wrk_small: { requests_per_minute: 5 } },
+		});
+		expect(resolveLimits(table, "org_other")).toEqual({
+			tier: "default",
+			organization: { requestsPerMinute: 4000, inputTokensPerMinute: 400_000, outputTokensPerMinute: 80_000 },
+			workspace: undefined,
+			acceleration: { windowMs: 60_000, multiple: 4, floorPerMinute: 600, baselineMs: 1_800_000 },
+		});
+		expect(resolveLimits(table, "org_tight", "wrk_small")).toMatchObject({
+			tier: "tight",
+			organization: { requestsPerMinute: 10 },
+			workspace: { id: "wrk_small", limits: { requestsPerMinute: 5 } },
+			acceleration: undefined,
+		});
+		expect(resolveLimits(table, "org_tight", "wrk_unlisted").workspace).toBeUndefined();
+	});
+
+	it("accepts the tables as JSON strings", () => {
+		const table = parseTierConfig({ TIERS: JSON.stringify({ default: DEFAULT }), ORG_TIERS: JSON.stringify({ org_a: "default" }) });
+		expect(resolveLimits(table, "org_a").organization.requestsPerMinute).toBe(4000);
+	});
+
+	it("resolves a family's pool, the budgets of the organisation, a workspace and its keys", () => {
+		const table = parseTierConfig({
+			TIERS: {
+				default: {
+					...DEFAULT,
+					price: { input: 1, output: 2, cache_write: 1.25, cache_read: 0.1 },
+					budgets: { organization: { day: 10, month: 100 }, workspace: { day: 5 }, key: { month: 2.5 } },
+					families: {
+						opus: { models: ["claude-opus-*"], requests_per_minute: 5, input_tokens_per_minute: 500, output_tokens_per_minute: 50 },
+						cheap: { models: ["claude-haiku-*"], price: { input: 0.8, output: 4, cache_write: 1, cache_read: 0.08 } },
+					},
+				},
+			},
+			WORKSPACE_LIMITS: { wrk_rich: { budget: { day: 50 } } },
+		});
+		expect(resolveLimits(table, "org_a", "wrk_other", "opus")).toMatchObject({
+			organization: { requestsPerMinute: 4000 },
+			pool: { family: "opus", limits: { requestsPerMinute: 5, inputTokensPerMinute: 500, outputTokensPerMinute: 50 } },
+			budgets: { organization: { day: 10e9, month: 100e9 }, workspace: { day: 5e9 }, key: { month: 2.5e9 } },
+		});
+		// A family without limits of its own shares the organisation's pool.
+		expect(resolveLimits(table, "org_a", undefined, "cheap").pool).toBeUndefined();
+		expect(resolveLimits(table, "org_a", "wrk_rich")).toMatchObject({ workspace: { id: "wrk_rich", limits: {} }, budgets: { workspace: { day: 50e9 } } });
+	});
+});
+
+describe("tiers: configuration errors name the field", () => {
+	it.each<[string, RawTierConfig, string]>([
+		["a missing table", {}, "TIERS: is missing; add [vars.TIERS.default] to wrangler.toml"],
+		["no default tier", { TIERS: { gold: DEFAULT } }, "TIERS.default: is required"],
+		["a misspelt limit", { TIERS: { default: { ...DEFAULT, request_per_minute: 5 } } }, "TIERS.default.request_per_minute: unknown field"],
+		["a missing limit", { TIERS: { default: { ...DEFAULT, output_tokens_per_minute: undefined } } }, "TIERS.default.output_tokens_per_minute: must be a whole number from 1"],
+		["a limit as a string", { TIERS: { default: { ...DEFAULT, requests_per_minute: "10" } } }, 'TIERS.default.requests_per_minute: must be a whole number from 1 to 10000000000, got "10"'],
+		["a fractional limit", { TIERS: { default: { ...DEFAULT, requests_per_minute: 1.5 } } }, "TIERS.default.requests_per_minute: must be a whole number"],
+		["a zero limit", { TIERS: { default: { ...DEFAULT, input_tokens_per_minute: 0 } } }, "TIERS.default.input_tokens_per_minute: must be a whole number from 1"],
+		["a limit too large to count exactly", { TIERS: { default: { ...DEFAULT, requests_per_minute: 1e11 } } }, "TIERS.default.requests_per_minute"],
+		[
+			"a multiple of 1",
+			{ TIERS: { default: { ...DEFAULT, acceleration: { window_seconds: 60, multiple: 1, floor_per_minute: 10, baseline_minutes: 30 } } } },
+			"TIERS.default.acceleration.multiple: must be a number above 1",
+		],
+		[
+			"a floor under one request per window",
+			{ TIERS: { default: { ...DEFAULT, acceleration: { window_seconds: 10, multiple: 2, floor_per_minute: 5, baseline_minutes: 30 } } } },
+			"TIERS.default.acceleration.floor_per_minute: must be a number from 6",
+		],
+		[
+			"a baseline no longer than the window",
+			{ TIERS: { default: { ...DEFAULT, acceleration: { window_seconds: 120, multiple: 2, floor_per_minute: 5, baseline_minutes: 2 } } } },
+			"TIERS.default.acceleration.baseline_minutes: must be a number above 2",
+		],
+		[
+			"an unknown acceleration field",
+			{ TIERS: { default: { ...DEFAULT, acceleration: { window: 60 } } } },
+			"TIERS.default.acceleration.window: unknown field; expected one of window_seconds, multiple, floor_per_minute, baseline_minutes",
+		],
+		["a tier that is not a table", { TIERS: { default: 5 } }, "TIERS.default: must be a table"],
+		["an organisation in an unknown tier", { TIERS: { default: DEFAULT }, ORG_TIERS: { org_a: "gold" } }, 'ORG_TIERS.org_a: must name a tier in TIERS (default), got "gold"'],
+		["a workspace with no limits", { TIERS: { default: DEFAULT }, WORKSPACE_LIMITS: { wrk_a: {} } }, "WORKSPACE_LIMITS.wrk_a: must set at least one of"],
+		["a workspace limit misspelt", { TIERS: { default: DEFAULT }, WORKSPACE_LIMITS: { wrk_a: { rpm: 5 } } }, "WORKSPACE_LIMITS.wrk_a.rpm: unknown field"],
+		["a JSON string that is not JSON", { TIERS: "{default" }, "TIERS: is a string but not valid JSON"],
+		["a family without models", { TIERS: { default: { ...DEFAULT, families: { opus: { requests_per_minute: 5 } } } } }, "TIERS.default.families.opus.models: must be a non-empty array"],
+		["a model pattern with a space", { TIERS: { default: { ...DEFAULT, families: { opus: { models: ["claude opus"] } } } } }, "TIERS.default.families.opus.models[0]: must be a model id"],
+		[
+			"a pattern in two families",
+			{ TIERS: { default: { ...DEFAULT, families: { a: { models: ["claude-*"] }, b: { models: ["claude-x", "claude-*"] } } } } },
+			'TIERS.default.families.b.models[1]: "claude-*" is already in family a',
+		],
+		[
+			"a family with some of its limits",
+			{ TIERS: { default: { ...DEFAULT, families: { opus: { models: ["claude-opus-*"], requests_per_minute: 5 } } } } },
+			"TIERS.default.families.opus.input_tokens_per_minute: is required with requests_per_minute",
+		],
+		[
+			"a family limit of zero",
+			{ TIERS: { default: { ...DEFAULT, families: { opus: { models: ["m"], requests_per_minute: 0, input_tokens_per_minute: 1, output_tokens_per_minute: 1 } } } } },
+			"TIERS.default.families.opus.requests_per_minute: must be a whole number from 1",
+		],
+		["a misspelt family field", { TIERS: { default: { ...DEFAULT, families: { opus: { models: ["m"], rpm: 5 } } } } }, "TIERS.default.families.opus.rpm: unknown field"],
+		["a price with a missing kind", { TIERS: { default: { ...DEFAULT, price: { input: 3, output: 15, cache_write: 3.75 } } } }, "TIERS.default.price.cache_read: must be a number from 0"],
+		["a negative price", { TIERS: { default: { ...DEFAULT, price: { input: -1, output: 15, cache_write: 3.75, cache_read: 0.3 } } } }, "TIERS.default.price.input: must be a number from 0"],
+		[
+			"a price finer than a thousandth of a dollar per million",
+			{ TIERS: { default: { ...DEFAULT, price: { input: 3.0001, output: 15, cache_write: 3.75, cache_read: 0.3 } } } },
+			"TIERS.default.price.input: must have at most three decimals",
+		],
+		["budgets without a price", { TIERS: { default: { ...DEFAULT, budgets: { organization: { day: 5 } } } } }, "TIERS.default.price: is required when the tier has budgets"],
+		["a batch factor of 0", { TIERS: { default: { ...DEFAULT, price: { input: 3, output: 15, cache_write: 3.75, cache_read: 0.3, batch_factor: 0 } } } }, "TIERS.default.price.batch_factor: must be a number"],
+		["a batch factor over 1", { TIERS: { default: { ...DEFAULT, price: { input: 3, output: 15, cache_write: 3.75, cache_read: 0.3, batch_factor: 1.5 } } } }, "TIERS.default.price.batch_factor: must be a number"],
+		[
+			"a budget of nothing",
+			{ TIERS: { default: { ...DEFAULT, price: { input: 1, output: 1, cache_write: 1, cache_read: 1 }, budgets: { key: { day: 0 } } } } },
+			"TIERS.default.budgets.key.day: must be a number above 0",
+		],
+		[
+			"a budget over an unknown period",
+			{ TIERS: { default: { ...DEFAULT, price: { input: 1, output: 1, cache_write: 1, cache_read: 1 }, budgets: { organization: { week: 5 } } } } },
+			"TIERS.default.budgets.organization.week: unknown field; expected one of day, month",
+		],
+		[
+			"a budget for an unknown scope",
+			{ TIERS: { default: { ...DEFAULT, price: { input: 1, output: 1, cache_write: 1, cache_read: 1 }, budgets: { team: { day: 5 } } } } },
+			"TIERS.default.budgets.team: unknown field; expected one of organization, workspace, key",
+		],
+		["count_cache_reads as a string", { TIERS: { default: { ...DEFAULT, count_cache_reads: "yes" } } }, 'TIERS.default.count_cache_reads: must be true or false, got "yes"'],
+		["a workspace budget with no period", { TIERS: { default: DEFAULT }, WORKSPACE_LIMITS: { wrk_a: { budget: {} } } }, "WORKSPACE_LIMITS.wrk_a.budget: must set day, month or both"],
+	])("rejects %s", (_name, raw, message) => {
+		const error = fails(raw);
+		expect(error.message.startsWith(message)).toBe(true);
+		expect(error.message.startsWith(`${error.field}: `)).toBe(true);
+	});
+});

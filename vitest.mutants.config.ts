@@ -1,0 +1,26 @@
+import { defineConfig } from "vitest/config";
+
+/**
+ * The unit tests of the pure modules, run in Node for `npm run mutants` (StrykerJS). Stryker's
+ * vitest runner drives Node workers and cannot run a test inside workerd, so only files that import
+ * neither `cloudflare:test` nor `cloudflare:workers` (nor the Worker's `Env`) are listed. Each of them
+ * also runs in the workers pool with `npm test` (vitest.config.ts includes test/**).
+ */
+export const PURE_TESTS = [
+	"test/pure/**/*.test.ts",
+	"test/limits/token-bucket.test.ts",
+	"test/limits/acceleration.test.ts",
+	"test/content-length.property.test.ts",
+	"test/json-scan.property.test.ts",
+	"test/json-fields.test.ts",
+	"test/batch-requests.test.ts",
+];
+
+export default defineConfig({
+	test: {
+		name: "pure",
+		include: PURE_TESTS,
+		environment: "node",
+		silent: "passed-only",
+	},
+});
