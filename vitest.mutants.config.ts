@@ -21,6 +21,8 @@ export default defineConfig({
 		name: "pure",
 		include: PURE_TESTS,
 		environment: "node",
+		// Under Stryker's instrumentation the 50 MB scans take several times their usual seconds.
+		testTimeout: 60_000,
 		silent: "passed-only",
 	},
 });

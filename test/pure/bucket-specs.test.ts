@@ -50,6 +50,9 @@ describe("the buckets a request touches", () => {
 			(spec) => spec.key,
 		);
 		expect(keys).toEqual(["org:requests", "org:input_tokens", "org:output_tokens", "ws:wrk_a:requests", "fam:opus:requests", "fam:opus:input_tokens", "fam:opus:output_tokens"]);
+		// A bucket named twice keeps the size it was first given.
+		const sizes = specsOfPools([resolved(), resolved({ organization: { ...ORG, requestsPerMinute: 1 } })]).map((spec) => spec.perMinute);
+		expect(sizes).toEqual([100, 20_000, 4000]);
 	});
 
 	it("name the same pool for two models of no pooled family, or of the same family, and not otherwise", () => {

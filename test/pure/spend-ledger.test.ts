@@ -35,7 +35,7 @@ describe("the spend ledger: what a request may spend", () => {
 	it("refuses once the spend has reached the budget, without naming a claim", () => {
 		const spend = ledger();
 		spend.add([{ nanos: 1000 }], undefined, NOON);
-		expect(spend.check({ organization: { day: 1000 } }, undefined, undefined, NOON)).toEqual({
+		expect(spend.check({ organization: { day: 1000 } }, undefined, undefined, NOON)).toStrictEqual({
 			scope: "organization",
 			period: "day",
 			limitNanos: 1000,
@@ -68,7 +68,7 @@ describe("the spend ledger: what a request may spend", () => {
 		expect(spend.check(budgets, "wrk_a", undefined, NOON, held({ org: 1000, "ws:wrk_a": 100 }))).toBeUndefined();
 	});
 
-	it("names, of several spent budgets, the one that resets last", () => {
+	it("names, of several spent budgets, the one that resets last, and of those the widest scope", () => {
 		const spend = ledger();
 		spend.add([{ keyId: "key_a", nanos: 100 }], undefined, NOON);
 		const hit = spend.check({ organization: { day: 10 }, key: { month: 10, day: 10 } }, undefined, "key_a", NOON);
@@ -77,6 +77,7 @@ describe("the spend ledger: what a request may spend", () => {
 			scope: "organization",
 			period: "month",
 		});
+		expect(spend.check({ key: { day: 10 }, organization: { day: 10 } }, undefined, "key_a", NOON)).toMatchObject({ scope: "organization", period: "day" });
 	});
 
 	it("reads a period that has turned as nothing spent, and starts the new one from the next charge alone", () => {
@@ -92,6 +93,13 @@ describe("the spend ledger: what a request may spend", () => {
 		]);
 	});
 
+	it("records nothing for a charge of nothing", () => {
+		const spend = ledger();
+		spend.add([{ nanos: 0, keyId: "key_a" }, { nanos: -1 }], { organization: { day: 5 } }, NOON);
+		expect(spend.size).toBe(0);
+		expect(spend.report(NOON)).toEqual([]);
+	});
+
 	it("stops counting at the largest exact integer rather than losing precision", () => {
 		const spend = ledger();
 		spend.add([{ nanos: Number.MAX_SAFE_INTEGER - 1 }], undefined, NOON);
@@ -104,7 +112,7 @@ describe("the spend ledger: what it reports and keeps", () => {
 	it("reports each scope's spend in the current periods with the budget its last charge carried", () => {
 		const spend = ledger();
 		spend.add([{ workspaceId: "wrk_a", keyId: "key_a", nanos: 7 }], { organization: { day: 100 }, workspace: { month: 50 }, key: { day: 9 } }, NOON);
-		expect(spend.report(NOON)).toEqual([
+		expect(spend.report(NOON)).toStrictEqual([
 			{ scope: "organization", period: "day", window: "2027-01-30", spentNanos: 7, budgetNanos: 100, resetAt: NEXT_DAY },
 			{ scope: "organization", period: "month", window: "2027-01", spentNanos: 7, budgetNanos: 0, resetAt: NEXT_MONTH },
 			{ scope: "workspace", id: "wrk_a", period: "day", window: "2027-01-30", spentNanos: 7, budgetNanos: 0, resetAt: NEXT_DAY },
@@ -162,7 +170,7 @@ describe("the spend ledger: budgets spent, for isolates to refuse locally", () =
 		spend.add([{ workspaceId: "wrk_other", nanos: 30 }], { workspace: { day: 30 } }, NOON);
 		spend.add([{ workspaceId: "wrk_mine", keyId: "key_a", nanos: 20 }], { workspace: { day: 100 } }, NOON);
 		const tier = { organization: { month: 50 }, workspace: { day: 20 }, key: { day: 21 } };
-		expect(spend.exhausted(tier, "wrk_mine", NOON)).toEqual([
+		expect(spend.exhausted(tier, "wrk_mine", NOON)).toStrictEqual([
 			{ scope: "organization", period: "month", limitNanos: 50, spentNanos: 50, resetAt: NEXT_MONTH },
 			{ scope: "workspace", id: "wrk_other", period: "day", limitNanos: 30, spentNanos: 30, resetAt: NEXT_DAY },
 			{ scope: "workspace", id: "wrk_mine", period: "day", limitNanos: 20, spentNanos: 20, resetAt: NEXT_DAY },
@@ -171,6 +179,8 @@ describe("the spend ledger: budgets spent, for isolates to refuse locally", () =
 			{ scope: "workspace", id: "wrk_other", period: "day", limitNanos: 30, spentNanos: 30, resetAt: NEXT_DAY },
 			{ scope: "key", id: "key_a", period: "day", limitNanos: 20, spentNanos: 20, resetAt: NEXT_DAY },
 		]);
+		// With no budgets from the tier, only a workspace's own (as its last charge carried it) can be spent.
+		expect(spend.exhausted(undefined, undefined, NOON)).toEqual([{ scope: "workspace", id: "wrk_other", period: "day", limitNanos: 30, spentNanos: 30, resetAt: NEXT_DAY }]);
 		expect(spend.exhausted(undefined, undefined, NEXT_MONTH)).toEqual([]);
 	});
 

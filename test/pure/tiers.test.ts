@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ConfigError } from "../../src/config/config-error";
-import { parseTierConfig, type RawTierConfig, resolveLimits } from "../../src/limits/rates/tiers";
+import { familyFor, parseTierConfig, type RawTierConfig, resolveLimits } from "../../src/limits/rates/tiers";
 
 const DEFAULT = { requests_per_minute: 4000, input_tokens_per_minute: 400_000, output_tokens_per_minute: 80_000 };
 
@@ -154,5 +154,63 @@ describe("tiers: configuration errors name the field", () => {
 		const error = fails(raw);
 		expect(error.message.startsWith(message)).toBe(true);
 		expect(error.message.startsWith(`${error.field}: `)).toBe(true);
+	});
+});
+
+describe("model families: which family a model is in", () => {
+	// Parsed in each test, not while collecting: Stryker counts an error thrown outside a test as no failure.
+	const families = () => parseTierConfig({
+		TIERS: {
+			default: {
+				...DEFAULT,
+				count_cache_reads: true,
+				families: {
+					opus: { models: ["claude-opus-*", "claude-3-opus-20240229"], requests_per_minute: 6, input_tokens_per_minute: 600, output_tokens_per_minute: 60 },
+					dotted: { models: ["model.v1*"], count_cache_reads: false },
+					"any_rest-1": { models: ["*-preview"], price: { input: 1, output: 2, cache_write: 1.25, cache_read: 0.1 } },
+				},
+			},
+		},
+	});
+	const family = (model: string | undefined) => familyFor(families(), "org_a", model)?.name;
+
+	it("matches a whole model id, with * standing for any run of characters, the empty one included", () => {
+		expect([family("claude-opus-4-1"), family("claude-opus-"), family("claude-3-opus-20240229")]).toEqual(["opus", "opus", "opus"]);
+		expect([family("claude-opus"), family("xclaude-opus-4"), family("claude-3-opus-20240229x"), family(undefined)]).toEqual([undefined, undefined, undefined, undefined]);
+	});
+
+	it("reads every other character of a pattern literally, a dot included", () => {
+		expect([family("model.v1"), family("model.v12"), family("modelxv1"), family("model.v")]).toEqual(["dotted", "dotted", undefined, undefined]);
+	});
+
+	it("puts a model two patterns match in the first family written", () => {
+		expect(family("claude-opus-preview")).toBe("opus");
+		expect(family("claude-sonnet-preview")).toBe("any_rest-1");
+	});
+
+	it("gives a family its own pool, price and cache-read rule, or the tier's", () => {
+		const table = families();
+		expect(familyFor(table, "org_a", "claude-opus-4")).toMatchObject({ limits: { requestsPerMinute: 6, inputTokensPerMinute: 600, outputTokensPerMinute: 60 }, price: undefined, countCacheReads: true });
+		expect(familyFor(table, "org_a", "model.v1")).toMatchObject({ limits: undefined, countCacheReads: false });
+		expect(familyFor(table, "org_a", "x-preview")?.price).toEqual({ input: 1000, output: 2000, cacheWrite: 1250, cacheRead: 100, batchFactor: 0.5 });
+		expect(table.tiers.get("default")?.pooled).toBe(true);
+		expect(parseTierConfig({ TIERS: { default: { ...DEFAULT, families: { cheap: { models: ["m"] } } } } }).tiers.get("default")?.pooled).toBe(false);
+	});
+
+	it.each([
+		["a name with a space", { "opus 4": { models: ["m"] } }, "TIERS.default.families.opus 4: a family name is letters, digits, _ and -"],
+		["a name of 65 characters", { [`a${"b".repeat(64)}`]: { models: ["m"] } }, "a family name is letters, digits, _ and - (at most 64)"],
+		["a pattern of 129 characters", { opus: { models: ["m".repeat(129)] } }, "TIERS.default.families.opus.models[0]: must be a model id"],
+		["a pattern that is not a string", { opus: { models: [5] } }, "TIERS.default.families.opus.models[0]: must be a model id"],
+		["models that are not an array", { opus: { models: "claude-opus-*" } }, 'TIERS.default.families.opus.models: must be a non-empty array of model-id patterns such as ["claude-opus-*"], got "claude-opus-*"'],
+		["a family with two of its limits", { opus: { models: ["m"], requests_per_minute: 5, output_tokens_per_minute: 5 } }, "TIERS.default.families.opus.input_tokens_per_minute: is required with requests_per_minute, output_tokens_per_minute"],
+	])("refuses %s", (_name, families, message) => {
+		expect(fails({ TIERS: { default: { ...DEFAULT, families } } }).message).toContain(message);
+	});
+
+	it("accepts a name of 64 characters and a pattern of 128", () => {
+		const name = `a${"b".repeat(63)}`;
+		const table = parseTierConfig({ TIERS: { default: { ...DEFAULT, families: { [name]: { models: ["m".repeat(128)] } } } } });
+		expect(familyFor(table, "org_a", "m".repeat(128))?.name).toBe(name);
 	});
 });
