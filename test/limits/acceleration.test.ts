@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { admissible, allowedRate, type MeterState, record, waitFor } from "../../src/limits/rates/acceleration";
+import { admissible, allowedRate, headroom, type MeterState, record, waitFor } from "../../src/limits/rates/acceleration";
 import type { AccelerationConfig } from "../../src/limits/decisions";
 
 const CONFIG: AccelerationConfig = { windowMs: 60_000, multiple: 3, floorPerMinute: 60, baselineMs: 30 * 60_000 };
@@ -98,6 +98,26 @@ describe("acceleration", () => {
 			expect(admissible(run.state, CONFIG, run.now + wait - 1)).toBe(false);
 			expect(admissible(run.state, CONFIG, run.now + wait)).toBe(true);
 			expect(admissible(run.state, CONFIG, run.now + Math.ceil(wait / 1000) * 1000)).toBe(true);
+		}
+	});
+
+	it("counts as headroom the requests it would admit one after another now, exactly from a standing start and never more", () => {
+		const admittedNow = (state: MeterState | undefined, now: number) => {
+			let count = 0;
+			for (let current = state; admissible(current, CONFIG, now); count++) current = record(current, CONFIG, now, 1);
+			return count;
+		};
+		const at = (shortRate: number, baselineRate: number): MeterState => ({ shortRate, baselineRate, at: T0 });
+		expect([headroom(undefined, CONFIG, T0), admittedNow(undefined, T0)]).toEqual([61, 61]);
+		expect([headroom(at(30, 0), CONFIG, T0), admittedNow(at(30, 0), T0)]).toEqual([31, 31]);
+		expect([headroom(at(60, 0), CONFIG, T0), admittedNow(at(60, 0), T0)]).toEqual([1, 1]);
+		expect([headroom(at(300, 100), CONFIG, T0), admittedNow(at(300, 100), T0)]).toEqual([1, 1]);
+		expect([headroom(at(1000, 0), CONFIG, T0), admittedNow(at(1000, 0), T0)]).toEqual([0, 0]);
+		// A baseline grows with each admission too, so counting ahead is a lower bound.
+		for (const [short, baseline, later] of [[120, 100, 0], [300, 100, 30_000], [1000, 400, 5000]] as const) {
+			const room = headroom(at(short, baseline), CONFIG, T0 + later);
+			expect(room).toBeGreaterThan(100);
+			expect(room).toBeLessThanOrEqual(admittedNow(at(short, baseline), T0 + later));
 		}
 	});
 });

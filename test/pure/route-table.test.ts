@@ -57,3 +57,151 @@ describe("route table validation", () => {
 		);
 	});
 });
+
+describe("a route's fields", () => {
+	const only = (extra: Record<string, unknown>) => parseRouteTable([{ ...good, ...extra }])[0];
+
+	it("take the documented defaults when absent", () => {
+		expect(parseRouteTable([good])[0]).toStrictEqual({
+			name: "POST /v1/messages",
+			methods: ["POST"],
+			path: "/v1/messages",
+			maxBodyBytes: 10,
+			origin: undefined,
+			group: "messages",
+			rewriteUrls: [],
+			auth: true,
+			requireVersion: true,
+			contentType: undefined,
+			forwardApiKey: false,
+			meterTokens: false,
+			meterBatches: false,
+			settleBatchResults: false,
+			limiterFailure: "open",
+			responseTimeoutMs: 600_000,
+			streamIdleTimeoutMs: 300_000,
+			clientIdleTimeoutMs: 30_000,
+			pingIntervalMs: 10_000,
+			refuseLongNonStreaming: false,
+			bodyIdleTimeoutMs: 30_000,
+			contentEncodings: [],
+			minBodyRate: 240,
+			bodyRateGraceMs: 5000,
+		});
+	});
+
+	it("are read as written, seconds as milliseconds", () => {
+		const route = only({
+			name: "messages.create",
+			methods: ["POST", "PUT"],
+			path: "/v1/files/:file_id/content",
+			max_body_bytes: 0,
+			origin: "https://files.example.com/base/",
+			rewrite_urls: ["results_url", "_next"],
+			require_anthropic_version: false,
+			content_type: "application/json",
+			forward_api_key: true,
+			meter_batches: true,
+			settle_batch_results: true,
+			limiter_failure: "local",
+			response_timeout_seconds: 0.5,
+			stream_idle_timeout_seconds: 86_400,
+			client_idle_timeout_seconds: 0.001,
+			ping_interval_seconds: 0,
+			refuse_long_non_streaming: true,
+			body_idle_timeout_seconds: 2,
+			content_encodings: ["gzip", "deflate"],
+			min_body_rate_bytes_per_second: 0,
+			body_rate_grace_seconds: 0,
+		});
+		expect(route).toStrictEqual({
+			name: "messages.create",
+			methods: ["POST", "PUT"],
+			path: "/v1/files/:file_id/content",
+			maxBodyBytes: 0,
+			origin: "https://files.example.com/base",
+			group: "messages",
+			rewriteUrls: ["results_url", "_next"],
+			auth: true,
+			requireVersion: false,
+			contentType: "application/json",
+			forwardApiKey: true,
+			meterTokens: false,
+			meterBatches: true,
+			settleBatchResults: true,
+			limiterFailure: "local",
+			responseTimeoutMs: 500,
+			streamIdleTimeoutMs: 86_400_000,
+			clientIdleTimeoutMs: 1,
+			pingIntervalMs: 0,
+			refuseLongNonStreaming: true,
+			bodyIdleTimeoutMs: 2000,
+			contentEncodings: ["gzip", "deflate"],
+			minBodyRate: 0,
+			bodyRateGraceMs: 0,
+		});
+	});
+
+	it("need an anthropic-version only under /v1/ unless told, and fail closed when they spend", () => {
+		expect(only({ path: "/health", auth: false, group: undefined })?.requireVersion).toBe(false);
+		expect(only({ path: "/v1" })?.requireVersion).toBe(false);
+		expect(only({ path: "/", require_anthropic_version: true })?.requireVersion).toBe(true);
+		expect(only({ meter_tokens: true })?.limiterFailure).toBe("closed");
+		expect(only({ meter_batches: true })?.limiterFailure).toBe("closed");
+		expect(only({ meter_tokens: true, limiter_failure: "open" })?.limiterFailure).toBe("open");
+		expect(only({ auth: false, group: undefined })).toMatchObject({ auth: false, group: undefined });
+	});
+
+	it.each([
+		[{ group: undefined }, "ROUTES[0].group: is required when auth is on: it names the scope an API key needs for the route"],
+		[{ meter_tokens: true, meter_batches: true }, "ROUTES[0].meter_batches: cannot be set with meter_tokens"],
+		[{ auth: false, meter_tokens: true }, "ROUTES[0].meter_tokens: needs auth: usage is charged to the organisation of the request's API key"],
+		[{ auth: false, meter_batches: true }, "ROUTES[0].meter_batches: needs auth"],
+		[{ auth: false, settle_batch_results: true }, "ROUTES[0].settle_batch_results: needs auth"],
+		[{ auth: "yes" }, 'ROUTES[0].auth: must be true or false, got "yes"'],
+		[{ name: " " }, 'ROUTES[0].name: must be a non-empty string, got " "'],
+		[{ name: 5 }, "ROUTES[0].name: must be a non-empty string, got 5"],
+		[{ group: 5 }, 'ROUTES[0].group: must be a lower-case name such as "messages", got 5'],
+		[{ group: "1st" }, "ROUTES[0].group: must be a lower-case name"],
+		[{ limiter_failure: "sometimes" }, 'ROUTES[0].limiter_failure: must be one of open, closed, local, got "sometimes"'],
+		[{ content_type: "json" }, 'ROUTES[0].content_type: must be a media type such as "application/json", got "json"'],
+		[{ content_type: "Application/JSON" }, "ROUTES[0].content_type: must be a media type"],
+		[{ content_type: "application/json; charset=utf-8" }, "ROUTES[0].content_type: must be a media type"],
+		[{ content_encodings: ["br"] }, 'ROUTES[0].content_encodings: must be an array of request encodings the guard decodes (gzip, deflate), got an array'],
+		[{ content_encodings: "gzip" }, "ROUTES[0].content_encodings: must be an array of request encodings"],
+		[{ rewrite_urls: ["results-url"] }, 'ROUTES[0].rewrite_urls: must be an array of JSON field names such as ["results_url"]'],
+		[{ rewrite_urls: ["1st"] }, "ROUTES[0].rewrite_urls: must be an array of JSON field names"],
+		[{ response_timeout_seconds: 0 }, "ROUTES[0].response_timeout_seconds: must be a number of seconds from more than 0 to 86400, got 0"],
+		[{ response_timeout_seconds: 86_400.5 }, "ROUTES[0].response_timeout_seconds: must be a number of seconds from more than 0 to 86400"],
+		[{ stream_idle_timeout_seconds: "30" }, "ROUTES[0].stream_idle_timeout_seconds: must be a number of seconds"],
+		[{ client_idle_timeout_seconds: Number.POSITIVE_INFINITY }, "ROUTES[0].client_idle_timeout_seconds: must be a number of seconds"],
+		[{ body_idle_timeout_seconds: 0.0009 }, "ROUTES[0].body_idle_timeout_seconds: must be a number of seconds from more than 0"],
+		[{ ping_interval_seconds: -1 }, "ROUTES[0].ping_interval_seconds: must be a number of seconds from 0 (off) to 86400, got -1"],
+		[{ body_rate_grace_seconds: -0.5 }, "ROUTES[0].body_rate_grace_seconds: must be a number of seconds from 0 (off)"],
+		[{ min_body_rate_bytes_per_second: 1.5 }, "ROUTES[0].min_body_rate_bytes_per_second: must be a whole number of bytes (0 or more), got 1.5"],
+		[{ refuse_long_non_streaming: 1 }, "ROUTES[0].refuse_long_non_streaming: must be true or false, got 1"],
+		[{ forward_api_key: "false" }, "ROUTES[0].forward_api_key: must be true or false"],
+		[{ origin: "https://user:secret@api.example.com" }, "ROUTES[0].origin: must not carry credentials (user:password@); set the ORIGIN_TOKEN secret"],
+		[{ origin: "https://api.example.com/#top" }, "ROUTES[0].origin: must be an absolute http(s) URL without credentials, query or fragment"],
+		[{ origin: 5 }, "ROUTES[0].origin: must be an absolute http(s) URL without credentials, query or fragment, got 5"],
+	])("refuses %j, naming the field", (extra, message) => {
+		expect(problem([{ ...good, ...extra }])).toContain(message);
+	});
+
+	it("never repeats a URL's credentials in its message", () => {
+		const message = problem([{ ...good, origin: "https://user:secret@" }]);
+		expect(message).toContain("a URL with credentials (user:password@), not shown");
+		expect(message).not.toContain("secret");
+	});
+
+	it("lists every field a route may have when one is unknown", () => {
+		expect(problem([{ ...good, timeout: 5 }])).toBe(
+			"ROUTES[0].timeout: unknown field; expected one of name, methods, path, max_body_bytes, origin, group, rewrite_urls, auth, require_anthropic_version, content_type, forward_api_key, meter_tokens, meter_batches, settle_batch_results, limiter_failure, response_timeout_seconds, stream_idle_timeout_seconds, client_idle_timeout_seconds, ping_interval_seconds, refuse_long_non_streaming, body_idle_timeout_seconds, content_encodings, min_body_rate_bytes_per_second, body_rate_grace_seconds",
+		);
+	});
+
+	it("accepts the same path under other methods, and the root path", () => {
+		const routes = parseRouteTable([good, { ...good, methods: ["GET", "DELETE"] }, { ...good, path: "/", name: "root" }]);
+		expect(routes.map((route) => route.name)).toEqual(["POST /v1/messages", "GET|DELETE /v1/messages", "root"]);
+	});
+});
