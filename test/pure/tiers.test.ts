@@ -214,3 +214,41 @@ describe("model families: which family a model is in", () => {
 		expect(familyFor(table, "org_a", "m".repeat(128))?.name).toBe(name);
 	});
 });
+
+describe("tiers: the tables around them", () => {
+	it.each<[string, RawTierConfig, string]>([
+		["ORG_TIERS that is not a table", { TIERS: { default: DEFAULT }, ORG_TIERS: [] }, "ORG_TIERS: must be a table, got an array"],
+		["ORG_TIERS as JSON that is not JSON", { TIERS: { default: DEFAULT }, ORG_TIERS: "{" }, "ORG_TIERS: is a string but not valid JSON"],
+		["WORKSPACE_LIMITS that is not a table", { TIERS: { default: DEFAULT }, WORKSPACE_LIMITS: 5 }, "WORKSPACE_LIMITS: must be a table, got 5"],
+		["an organisation's tier that is not a name", { TIERS: { default: DEFAULT, gold: DEFAULT }, ORG_TIERS: { org_a: 5 } }, "ORG_TIERS.org_a: must name a tier in TIERS (default, gold), got 5"],
+	])("rejects %s, naming it", (_name, raw, message) => {
+		expect(fails(raw).message.startsWith(message)).toBe(true);
+	});
+
+	it("gives a workspace its own budget over its tier's, and the tier's to any other workspace", () => {
+		const table = parseTierConfig({
+			TIERS: { default: { ...DEFAULT, price: { input: 1, output: 1, cache_write: 1, cache_read: 1 }, budgets: { workspace: { day: 5 } } } },
+			WORKSPACE_LIMITS: { wrk_rich: { budget: { month: 50 } }, wrk_slow: { requests_per_minute: 5 } },
+		});
+		expect(resolveLimits(table, "org_a", "wrk_rich").budgets).toEqual({ organization: undefined, workspace: { month: 50e9 }, key: undefined });
+		expect(resolveLimits(table, "org_a", "wrk_slow").budgets).toEqual({ organization: undefined, workspace: { day: 5e9 }, key: undefined });
+		expect(resolveLimits(table, "org_a").budgets).toEqual({ organization: undefined, workspace: undefined, key: undefined });
+		expect(table.workspaceBudgets.has("wrk_slow")).toBe(false);
+	});
+
+	it("gives no budgets to a tier without them, unless the workspace has its own", () => {
+		const table = parseTierConfig({ TIERS: { default: DEFAULT }, WORKSPACE_LIMITS: { wrk_rich: { budget: { day: 1 } } } });
+		expect(resolveLimits(table, "org_a", "wrk_other").budgets).toBeUndefined();
+		expect(resolveLimits(table, "org_a").budgets).toBeUndefined();
+		expect(resolveLimits(table, "org_a", "wrk_rich").budgets).toEqual({ organization: undefined, workspace: { day: 1e9 }, key: undefined });
+	});
+
+	it("charges a family's own pool only for that family, and the organisation's for any other", () => {
+		const table = parseTierConfig({
+			TIERS: { default: { ...DEFAULT, families: { opus: { models: ["claude-opus-*"], requests_per_minute: 5, input_tokens_per_minute: 50, output_tokens_per_minute: 5 } } } },
+		});
+		expect(resolveLimits(table, "org_a", undefined, "opus").pool).toEqual({ family: "opus", limits: { requestsPerMinute: 5, inputTokensPerMinute: 50, outputTokensPerMinute: 5 } });
+		expect(resolveLimits(table, "org_a", undefined, "haiku").pool).toBeUndefined();
+		expect(resolveLimits(table, "org_a").pool).toBeUndefined();
+	});
+});
