@@ -203,6 +203,11 @@ describe("model families: which family a model is in", () => {
 		["a pattern of 129 characters", { opus: { models: ["m".repeat(129)] } }, "TIERS.default.families.opus.models[0]: must be a model id"],
 		["a pattern that is not a string", { opus: { models: [5] } }, "TIERS.default.families.opus.models[0]: must be a model id"],
 		["models that are not an array", { opus: { models: "claude-opus-*" } }, 'TIERS.default.families.opus.models: must be a non-empty array of model-id patterns such as ["claude-opus-*"], got "claude-opus-*"'],
+		["an empty list of models", { opus: { models: [] } }, "TIERS.default.families.opus.models: must be a non-empty array of model-id patterns"],
+		["a family's input limit of zero", { opus: { models: ["m"], requests_per_minute: 1, input_tokens_per_minute: 0, output_tokens_per_minute: 1 } }, "TIERS.default.families.opus.input_tokens_per_minute: must be a whole number from 1"],
+		["a family's output limit of zero", { opus: { models: ["m"], requests_per_minute: 1, input_tokens_per_minute: 1, output_tokens_per_minute: 0 } }, "TIERS.default.families.opus.output_tokens_per_minute: must be a whole number from 1"],
+		["a family's price with a negative kind", { opus: { models: ["m"], price: { input: -1, output: 1, cache_write: 1, cache_read: 1 } } }, "TIERS.default.families.opus.price.input: must be a number from 0"],
+		["a family's count_cache_reads as a string", { opus: { models: ["m"], count_cache_reads: "no" } }, 'TIERS.default.families.opus.count_cache_reads: must be true or false, got "no"'],
 		["a family with two of its limits", { opus: { models: ["m"], requests_per_minute: 5, output_tokens_per_minute: 5 } }, "TIERS.default.families.opus.input_tokens_per_minute: is required with requests_per_minute, output_tokens_per_minute"],
 	])("refuses %s", (_name, families, message) => {
 		expect(fails({ TIERS: { default: { ...DEFAULT, families } } }).message).toContain(message);
