@@ -15,6 +15,12 @@ describe("the tokenizer's stack of open containers", () => {
 		expect([stack.get(31), stack.get(32), stack.get(287), stack.get(288), stack.get(33), stack.get(286)]).toEqual([true, true, true, true, false, false]);
 	});
 
+	it("reads every level never set as clear, deep ones before any is allocated too", () => {
+		const stack = new BitStack();
+		expect([stack.get(0), stack.get(31), stack.get(32), stack.get(100_000)]).toEqual([false, false, false, false]);
+		expect(stack.bytes).toBe(0);
+	});
+
 	it("keeps every bit when a level far past its end is set at once", () => {
 		const stack = new BitStack();
 		stack.set(40, true);

@@ -50,6 +50,9 @@ describe("an object key written with \\u escapes", () => {
 		expect(escaped("\u{1f600}", 4)).toMatchObject({ taken: true });
 		expect(escaped("\u{1f600}", 4).key.equals(utf8("\u{1f600}"))).toBe(true);
 		expect(escaped("a\u{1f600}", 4).taken).toBe(false);
+		// It says so at the high half already, when the four bytes cannot fit.
+		expect(escaped("a\ud83d", 4).taken).toBe(false);
+		expect(escaped("\ud83d", 4).taken).toBe(true);
 		expect(escaped("\u20ac", 3).taken).toBe(true);
 		expect(escaped("a\u20ac", 3).taken).toBe(false);
 		expect(escaped("\u00e9", 2).taken).toBe(true);
