@@ -257,3 +257,27 @@ describe("tiers: the tables around them", () => {
 		expect(resolveLimits(table, "org_a").pool).toBeUndefined();
 	});
 });
+
+describe("tiers: defaults and the fields of acceleration and workspaces", () => {
+	it("puts no model in a family when the tier has none, and counts no cache reads unless the tier says so", () => {
+		expect(familyFor(parseTierConfig({ TIERS: { default: DEFAULT } }), "org_a", "claude-opus-4")).toBeUndefined();
+		const plain = parseTierConfig({ TIERS: { default: { ...DEFAULT, families: { opus: { models: ["claude-opus-*"] } } } } });
+		expect(familyFor(plain, "org_a", "claude-opus-4")?.countCacheReads).toBe(false);
+	});
+
+	it.each<[string, RawTierConfig, string]>([
+		[
+			"a window of a second and a half",
+			{ TIERS: { default: { ...DEFAULT, acceleration: { window_seconds: 1.5, multiple: 2, floor_per_minute: 60, baseline_minutes: 30 } } } },
+			"TIERS.default.acceleration.window_seconds: must be a whole number",
+		],
+		["a workspace limit of zero", { TIERS: { default: DEFAULT }, WORKSPACE_LIMITS: { wrk_a: { output_tokens_per_minute: 0 } } }, "WORKSPACE_LIMITS.wrk_a.output_tokens_per_minute: must be a whole number from 1"],
+		[
+			"a workspace with nothing set",
+			{ TIERS: { default: DEFAULT }, WORKSPACE_LIMITS: { wrk_a: {} } },
+			"WORKSPACE_LIMITS.wrk_a: must set at least one of requests_per_minute, input_tokens_per_minute, output_tokens_per_minute, budget",
+		],
+	])("rejects %s, naming the field", (_name, raw, message) => {
+		expect(fails(raw).message.startsWith(message)).toBe(true);
+	});
+});
