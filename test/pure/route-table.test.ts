@@ -205,3 +205,33 @@ describe("a route's fields", () => {
 		expect(routes.map((route) => route.name)).toEqual(["POST /v1/messages", "GET|DELETE /v1/messages", "root"]);
 	});
 });
+
+describe("a route's fields: what only a value of the right type passes", () => {
+	it("accepts each of the seven methods, and plain http and https origins", () => {
+		const methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+		expect(parseRouteTable([{ ...good, methods }])[0]?.methods).toEqual(methods);
+		expect(parseRouteTable([{ ...good, origin: "http://127.0.0.1:8787" }])[0]?.origin).toBe("http://127.0.0.1:8787");
+	});
+
+	it.each([
+		[null, "ROUTES: the route table is missing"],
+		[[null], "ROUTES[0]: must be a table with methods, path and max_body_bytes, got null"],
+		[[{ ...good, methods: ["FETCH"] }], '"FETCH" is not one of GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS (upper case)'],
+		[[{ ...good, path: 5 }], 'ROUTES[0].path: must be a path starting with "/"'],
+		[[{ ...good, group: ["messages"] }], "ROUTES[0].group: must be a lower-case name"],
+		[[{ ...good, group: "messages!" }], "ROUTES[0].group: must be a lower-case name"],
+		[[{ ...good, content_type: ["application/json"] }], "ROUTES[0].content_type: must be a media type"],
+		[[{ ...good, content_type: " application/json" }], "ROUTES[0].content_type: must be a media type"],
+		[[{ ...good, content_encodings: ["gzip", "br"] }], "ROUTES[0].content_encodings: must be an array of request encodings"],
+		[[{ ...good, rewrite_urls: ["results_url", "bad-name"] }], "ROUTES[0].rewrite_urls: must be an array of JSON field names"],
+		[[{ ...good, rewrite_urls: [["results_url"]] }], "ROUTES[0].rewrite_urls: must be an array of JSON field names"],
+		[[{ ...good, meter_tokens: "yes" }], "ROUTES[0].meter_tokens: must be true or false"],
+		[[{ ...good, meter_batches: "yes" }], "ROUTES[0].meter_batches: must be true or false"],
+		[[{ ...good, settle_batch_results: "yes" }], "ROUTES[0].settle_batch_results: must be true or false"],
+		[[{ ...good, require_anthropic_version: "yes" }], "ROUTES[0].require_anthropic_version: must be true or false"],
+		[[{ ...good, origin: "https://user@api.example.com" }], "ROUTES[0].origin: must not carry credentials"],
+		[[{ ...good, origin: "https://:secret@api.example.com" }], "ROUTES[0].origin: must not carry credentials"],
+	])("refuses %j, naming the field", (raw, expected) => {
+		expect(problem(raw)).toContain(expected);
+	});
+});
