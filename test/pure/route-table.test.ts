@@ -231,6 +231,7 @@ describe("a route's fields: what only a value of the right type passes", () => {
 		[[{ ...good, require_anthropic_version: "yes" }], "ROUTES[0].require_anthropic_version: must be true or false"],
 		[[{ ...good, origin: "https://user@api.example.com" }], "ROUTES[0].origin: must not carry credentials"],
 		[[{ ...good, origin: "https://:secret@api.example.com" }], "ROUTES[0].origin: must not carry credentials"],
+		[[{ ...good, origin: "https://api.example.com/a//b@c" }], "ROUTES[0].origin: must be an absolute http(s) URL without credentials, query or fragment, got a URL with credentials"],
 	])("refuses %j, naming the field", (raw, expected) => {
 		expect(problem(raw)).toContain(expected);
 	});

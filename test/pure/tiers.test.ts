@@ -183,6 +183,12 @@ describe("model families: which family a model is in", () => {
 		expect([family("model.v1"), family("model.v12"), family("modelxv1"), family("model.v")]).toEqual(["dotted", "dotted", undefined, undefined]);
 	});
 
+	it("puts no model in a family when the model is not known, even where a pattern matches anything", () => {
+		const table = parseTierConfig({ TIERS: { default: { ...DEFAULT, families: { all: { models: ["*"] } } } } });
+		expect(familyFor(table, "org_a", "anything")?.name).toBe("all");
+		expect(familyFor(table, "org_a", undefined)).toBeUndefined();
+	});
+
 	it("puts a model two patterns match in the first family written", () => {
 		expect(family("claude-opus-preview")).toBe("opus");
 		expect(family("claude-sonnet-preview")).toBe("any_rest-1");
