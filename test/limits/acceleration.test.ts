@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { admissible, allowedRate, type MeterState, record, waitFor } from "../../src/limits/rates/acceleration";
+import { admissible, allowedRate, headroom, type MeterState, record, waitFor } from "../../src/limits/rates/acceleration";
 import type { AccelerationConfig } from "../../src/limits/decisions";
 
 const CONFIG: AccelerationConfig = { windowMs: 60_000, multiple: 3, floorPerMinute: 60, baselineMs: 30 * 60_000 };
@@ -91,13 +91,63 @@ describe("acceleration", () => {
 
 	it("computes the least wait after which a request passes, and it keeps passing", () => {
 		let run = traffic(established(100), 1, () => 1000);
+		let waited = 0;
 		for (let i = 0; i < 200; i++) {
 			run = traffic(run, 0.01 + (i % 7) * 0.05, () => 1000 + i * 37);
 			const wait = waitFor(run.state, CONFIG, run.now);
+			expect(wait === 0, `a wait of ${wait} ms at step ${i}`).toBe(admissible(run.state, CONFIG, run.now));
 			if (wait === 0) continue;
+			waited++;
 			expect(admissible(run.state, CONFIG, run.now + wait - 1)).toBe(false);
 			expect(admissible(run.state, CONFIG, run.now + wait)).toBe(true);
 			expect(admissible(run.state, CONFIG, run.now + Math.ceil(wait / 1000) * 1000)).toBe(true);
 		}
+		expect(waited).toBeGreaterThan(50);
+		expect(waitFor(undefined, CONFIG, T0)).toBe(0);
+	});
+
+	it("counts as headroom the requests it would admit one after another now, exactly from a standing start and never more", () => {
+		const admittedNow = (state: MeterState | undefined, now: number) => {
+			let count = 0;
+			for (let current = state; admissible(current, CONFIG, now); count++) current = record(current, CONFIG, now, 1);
+			return count;
+		};
+		const at = (shortRate: number, baselineRate: number): MeterState => ({ shortRate, baselineRate, at: T0 });
+		expect([headroom(undefined, CONFIG, T0), admittedNow(undefined, T0)]).toEqual([61, 61]);
+		expect([headroom(at(30, 0), CONFIG, T0), admittedNow(at(30, 0), T0)]).toEqual([31, 31]);
+		expect([headroom(at(60, 0), CONFIG, T0), admittedNow(at(60, 0), T0)]).toEqual([1, 1]);
+		expect([headroom(at(300, 100), CONFIG, T0), admittedNow(at(300, 100), T0)]).toEqual([1, 1]);
+		expect([headroom(at(1000, 0), CONFIG, T0), admittedNow(at(1000, 0), T0)]).toEqual([0, 0]);
+		// A baseline grows with each admission too, so counting ahead is a lower bound.
+		for (const [short, baseline, later] of [[120, 100, 0], [300, 100, 30_000], [1000, 400, 5000]] as const) {
+			const room = headroom(at(short, baseline), CONFIG, T0 + later);
+			expect(room).toBeGreaterThan(100);
+			expect(room).toBeLessThanOrEqual(admittedNow(at(short, baseline), T0 + later));
+		}
+	});
+
+	it("makes a burst over an established baseline wait until its multiple allows it, sooner than the floor alone would", () => {
+		// 600 a minute against a baseline of 100 (times 3: 300): the short rate halves in
+		// ln 2 / (1/window - 1/baseline) ms while the baseline decays too; the floor alone needs ln 10 windows.
+		const burst: MeterState = { shortRate: 600, baselineRate: 100, at: T0 };
+		const wait = waitFor(burst, CONFIG, T0);
+		const exact = Math.log(2) / (1 / CONFIG.windowMs - 1 / CONFIG.baselineMs);
+		expect(wait).toBeGreaterThanOrEqual(Math.floor(exact));
+		expect(wait).toBeLessThanOrEqual(Math.ceil(exact) + 1);
+		expect(admissible(burst, CONFIG, T0 + wait)).toBe(true);
+		expect(admissible(burst, CONFIG, T0 + wait - 1)).toBe(false);
+		// With no baseline, the floor decides: ln 10 windows.
+		const cold: MeterState = { shortRate: 600, baselineRate: 0, at: T0 };
+		expect(waitFor(cold, CONFIG, T0)).toBe(Math.ceil(Math.log(10) * CONFIG.windowMs));
+	});
+
+	it("counts headroom in requests of the short window, whatever its length", () => {
+		const half: AccelerationConfig = { ...CONFIG, windowMs: 30_000 };
+		// Each request adds 2 a minute to a 30-second window's rate: 60 allows 31 from nothing.
+		expect(headroom(undefined, half, T0)).toBe(31);
+		let state: MeterState | undefined;
+		let count = 0;
+		for (; admissible(state, half, T0); count++) state = record(state, half, T0, 1);
+		expect(count).toBe(31);
 	});
 });

@@ -39,6 +39,12 @@ describe("token bucket", () => {
 		}
 	});
 
+	it("waits 0 ms, never a negative time, when more than the units asked for are there", () => {
+		expect(waitFor(undefined, 100, 1, T0)).toBe(0);
+		expect(waitFor(take(undefined, 100, 40, T0), 100, 60, T0)).toBe(0);
+		expect(waitFor(take(undefined, 100, 40, T0), 100, 0, T0)).toBe(0);
+	});
+
 	it("stays exact at the largest limit", () => {
 		const state = take(undefined, MAX_PER_MINUTE, MAX_PER_MINUTE, T0);
 		expect(waitFor(state, MAX_PER_MINUTE, 1, T0)).toBe(1);
