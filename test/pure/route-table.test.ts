@@ -87,6 +87,8 @@ describe("a route's fields", () => {
 			contentEncodings: [],
 			minBodyRate: 240,
 			bodyRateGraceMs: 5000,
+			origins: undefined,
+			retry: undefined,
 		});
 	});
 
@@ -139,6 +141,8 @@ describe("a route's fields", () => {
 			contentEncodings: ["gzip", "deflate"],
 			minBodyRate: 0,
 			bodyRateGraceMs: 0,
+			origins: undefined,
+			retry: undefined,
 		});
 	});
 
@@ -196,7 +200,7 @@ describe("a route's fields", () => {
 
 	it("lists every field a route may have when one is unknown", () => {
 		expect(problem([{ ...good, timeout: 5 }])).toBe(
-			"ROUTES[0].timeout: unknown field; expected one of name, methods, path, max_body_bytes, origin, group, rewrite_urls, auth, require_anthropic_version, content_type, forward_api_key, meter_tokens, meter_batches, settle_batch_results, limiter_failure, response_timeout_seconds, stream_idle_timeout_seconds, client_idle_timeout_seconds, ping_interval_seconds, refuse_long_non_streaming, body_idle_timeout_seconds, content_encodings, min_body_rate_bytes_per_second, body_rate_grace_seconds",
+			"ROUTES[0].timeout: unknown field; expected one of name, methods, path, max_body_bytes, origin, group, rewrite_urls, auth, require_anthropic_version, content_type, forward_api_key, meter_tokens, meter_batches, settle_batch_results, limiter_failure, response_timeout_seconds, stream_idle_timeout_seconds, client_idle_timeout_seconds, ping_interval_seconds, refuse_long_non_streaming, body_idle_timeout_seconds, content_encodings, min_body_rate_bytes_per_second, body_rate_grace_seconds, origins, max_attempts, replay_max_bytes, connect_timeout_seconds, retry_statuses",
 		);
 	});
 
