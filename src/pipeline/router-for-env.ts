@@ -28,13 +28,21 @@ function rawConfig(env: Env): RawGuardConfig {
 	};
 }
 
+/** {@link serviceBindingNames} by `env` object: the runtime hands an isolate the same one on every request. */
+const bindingNamesOf = new WeakMap<object, string>();
+
 /** The bindings that can be fetched (service bindings, and ASSETS): what an `origins` entry may name. */
 function serviceBindingNames(env: Env): string {
-	return Object.entries(env as unknown as Record<string, unknown>)
-		.filter(([, value]) => typeof (value as { fetch?: unknown } | null)?.fetch === "function")
-		.map(([name]) => name)
-		.sort()
-		.join(",");
+	let names = bindingNamesOf.get(env);
+	if (names === undefined) {
+		names = Object.entries(env as unknown as Record<string, unknown>)
+			.filter(([, value]) => typeof (value as { fetch?: unknown } | null)?.fetch === "function")
+			.map(([name]) => name)
+			.sort()
+			.join(",");
+		bindingNamesOf.set(env, names);
+	}
+	return names;
 }
 
 function sameRaw(a: RawGuardConfig, b: RawGuardConfig): boolean {
