@@ -207,11 +207,18 @@ describe("the operator console in Chromium, against npm start", () => {
 	it("stops a key with its disable button: the next request with it is refused", async () => {
 		const button = `button[data-key-id="${keyId}"][data-action="disable"]`;
 		await page.waitForSelector(button);
-		await page.click(button);
+		// Clicked in the page, in one task with finding it: a mouse click goes to where the button was
+		// when it was found, and a refresh that redraws the tables in between (seen on a busy machine)
+		// leaves that spot to something else, so the click never reaches the button.
+		await page.$eval(button, (node) => (node as HTMLButtonElement).click());
 		// Waits for the row to show the change itself: a refresh counter can move for a timer refresh
 		// that fetched the keys before the click's PATCH landed, leaving the row still "active".
 		const cell = `tr[data-key-id="${keyId}"] td.status-disabled`;
-		await page.waitForSelector(cell, { timeout: 15_000 });
+		await page.waitForSelector(cell, { timeout: 30_000 }).catch(async (error: Error) => {
+			// Says what the page said (a failed PATCH shows there), not only that the row never changed.
+			const said = await page.$eval("#status", (node) => node.textContent).catch(() => "(no status)");
+			throw new Error(`${error.message}; the console's status line: ${said}`);
+		});
 		const status = await page.$eval(cell, (node) => node.textContent);
 		expect(status).toBe("disabled");
 		// The key was used a moment ago, so the isolate's key cache (30 s) still holds it as active:
