@@ -44,23 +44,11 @@ let referenceObjects = 0;
  * wanted field.
  */
 function freshObjects(text: string): string {
-	let out = "";
-	let inString = false;
-	for (let at = 0; at < text.length; at++) {
-		const char = text[at] as string;
-		if (inString && char === "\\") {
-			out += char + (text[at + 1] ?? "");
-			at++;
-			continue;
-		}
-		if (char === '"') inString = !inString;
-		out += char;
-		if (!inString && char === "{") {
-			referenceObjects += 1;
-			out += `"#ref${referenceObjects}":0${/^[ \t\r\n]*\}/.test(text.slice(at + 1)) ? "" : ","}`;
-		}
-	}
-	return out;
+	return rewriteText(text, (char, inString, at) => {
+		if (inString || char !== "{") return char;
+		referenceObjects += 1;
+		return `{"#ref${referenceObjects}":0${/^[ \t\r\n]*\}/.test(text.slice(at + 1)) ? "" : ","}`;
+	});
 }
 
 /**
@@ -69,6 +57,14 @@ function freshObjects(text: string): string {
  * no quote's role, so strings stay where they were.
  */
 function escapeRawControls(text: string): string {
+	return rewriteText(text, (char, inString) => (inString && char < " " ? `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}` : char));
+}
+
+/**
+ * Rewrites a JSON-like text one character at a time, each told whether it is inside a string (a
+ * quote counts as inside once it opens one); an escape inside a string passes whole, unrewritten.
+ */
+function rewriteText(text: string, each: (char: string, inString: boolean, at: number) => string): string {
 	let out = "";
 	let inString = false;
 	for (let at = 0; at < text.length; at++) {
@@ -79,7 +75,7 @@ function escapeRawControls(text: string): string {
 			continue;
 		}
 		if (char === '"') inString = !inString;
-		out += inString && char < " " ? `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}` : char;
+		out += each(char, inString, at);
 	}
 	return out;
 }

@@ -60,6 +60,18 @@ export async function prepareSmall() {
  */
 
 /**
+ * workerd's output for a bench subject: stdout (the guard's log lines) read and dropped, so a full
+ * pipe never stalls the runtime; stderr too, unless BENCH_VERBOSE=1 shows workerd's own errors.
+ * @param {import("node:stream").Readable} stdout
+ * @param {import("node:stream").Readable} stderr
+ */
+function drainStdio(stdout, stderr) {
+	stdout.resume();
+	if (process.env.BENCH_VERBOSE) stderr.pipe(process.stderr);
+	else stderr.resume();
+}
+
+/**
  * Starts one subject in its own workerd on a free loopback port. `inspectorPort` opens workerd's
  * DevTools inspector (for the profiler).
  * @param {SmallSubjectSpec} spec
@@ -76,12 +88,7 @@ export async function startSmallSubject(spec, prepared, options = {}) {
 		...(options.inspectorPort === undefined ? {} : { inspectorPort: options.inspectorPort }),
 		// The guard's request log line goes to workerd's stdout, as it would be written deployed; it is
 		// read and dropped here so a full pipe never stalls the runtime.
-		handleRuntimeStdio(stdout, stderr) {
-			stdout.resume();
-			// BENCH_VERBOSE=1 shows workerd's own errors (a crash, an uncaught exception).
-			if (process.env.BENCH_VERBOSE) stderr.pipe(process.stderr);
-			else stderr.resume();
-		},
+		handleRuntimeStdio: drainStdio,
 		workers: spec.originUrl === undefined ? [frontWorker(spec, prepared), originWorker(prepared)] : [frontWorker(spec, prepared)],
 	});
 	try {
@@ -138,11 +145,7 @@ export async function startSmallOrigin(prepared) {
 		host: "127.0.0.1",
 		port: 0,
 		cf: false,
-		handleRuntimeStdio(stdout, stderr) {
-			stdout.resume();
-			if (process.env.BENCH_VERBOSE) stderr.pipe(process.stderr);
-			else stderr.resume();
-		},
+		handleRuntimeStdio: drainStdio,
 		workers: [originWorker(prepared)],
 	});
 	try {

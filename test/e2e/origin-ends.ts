@@ -25,3 +25,21 @@ export function recordEnds(entry: EndsSeen, req: IncomingMessage, res: ServerRes
 		changed();
 	});
 }
+
+/**
+ * Records a request's whole exchange on `entry`: the body's bytes as they arrive, its end (then
+ * `answer` runs: an origin answers once it has the body), and how the exchange ended
+ * ({@link recordEnds}).
+ */
+export function recordExchange(entry: EndsSeen & { bodyBytes: number }, req: IncomingMessage, res: ServerResponse, changed: () => void, answer: () => void): void {
+	req.on("data", (data: Buffer) => {
+		entry.bodyBytes += data.byteLength;
+		changed();
+	});
+	req.on("end", () => {
+		entry.bodyOutcome = "complete";
+		changed();
+		answer();
+	});
+	recordEnds(entry, req, res, changed);
+}

@@ -4,7 +4,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { type OriginRecord, originRecord } from "./recording-origin";
-import { recordEnds } from "./origin-ends";
+import { recordExchange } from "./origin-ends";
 import { Watched } from "./watched";
 
 /** What a switchable origin does with the next requests. */
@@ -48,16 +48,7 @@ export async function startSwitchableOrigin(): Promise<SwitchableOrigin> {
 		};
 		records.push(entry);
 		changed();
-		req.on("data", (data: Buffer) => {
-			entry.bodyBytes += data.byteLength;
-			changed();
-		});
-		req.on("end", () => {
-			entry.bodyOutcome = "complete";
-			changed();
-			answer(entry.mode, req, res);
-		});
-		recordEnds(entry, req, res, changed);
+		recordExchange(entry, req, res, changed, () => answer(entry.mode, req, res));
 	});
 	server.on("connection", (socket) => {
 		sockets.add(socket);

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Watched } from "./watched";
-import { recordEnds } from "./origin-ends";
+import { recordExchange } from "./origin-ends";
 
 /** What the recording origin saw of one request. */
 export interface OriginRecord {
@@ -80,16 +80,7 @@ export async function startRecordingOrigin(): Promise<RecordingOrigin> {
 			req.socket.destroy();
 			return;
 		}
-		req.on("data", (data: Buffer) => {
-			entry.bodyBytes += data.byteLength;
-			changed();
-		});
-		req.on("end", () => {
-			entry.bodyOutcome = "complete";
-			changed();
-			answer(req, res, behaviour, base);
-		});
-		recordEnds(entry, req, res, changed);
+		recordExchange(entry, req, res, changed, () => answer(req, res, behaviour, base));
 	});
 	await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
 	base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

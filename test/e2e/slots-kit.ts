@@ -11,7 +11,7 @@ import type { LocalServer } from "./local-server";
 import { openRaw, type RawExchange, requestHead } from "./raw-http";
 import { BEHAVIOUR_HEADER, type OriginRecord, originRecord } from "./recording-origin";
 import { Watched } from "./watched";
-import { recordEnds } from "./origin-ends";
+import { recordExchange } from "./origin-ends";
 
 export { BEHAVIOUR_HEADER };
 
@@ -70,16 +70,7 @@ export async function startSlotsOrigin(): Promise<SlotsOrigin> {
 		};
 		records.push(entry);
 		changed();
-		req.on("data", (data: Buffer) => {
-			entry.bodyBytes += data.byteLength;
-			changed();
-		});
-		req.on("end", () => {
-			entry.bodyOutcome = "complete";
-			changed();
-			answer(req, res, entry, changed);
-		});
-		recordEnds(entry, req, res, changed);
+		recordExchange(entry, req, res, changed, () => answer(req, res, entry, changed));
 	});
 	await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
 	const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
