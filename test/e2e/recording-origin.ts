@@ -32,6 +32,10 @@ export interface RecordingOrigin {
 	headerValues(record: OriginRecord, name: string): string[];
 	/** Resolves once `condition` holds (checked on every change); rejects naming `what` after `timeoutMs`. */
 	waitFor(condition: () => boolean, what: string, timeoutMs?: number): Promise<void>;
+	/** Requests with `hold` whose body ended and whose answer waits for {@link RecordingOrigin.release}. */
+	held(): number;
+	/** Answers every held request. */
+	release(): void;
 	/** Forgets the records so far. */
 	clear(): void;
 	/** Closes every connection and the server. */
@@ -44,6 +48,7 @@ export interface RecordingOrigin {
  * - `stall-after-headers`: once the body has ended, sends `200` headers and part of a JSON body, then nothing;
  * - `stall-error-body`: the same with a `503` error body;
  * - `503`: answers `503` with an error envelope;
+ * - `hold`: reads the body, then answers as usual only once the test calls `release()`;
  * - `destroy`: closes the connection without an answer.
  */
 export const BEHAVIOUR_HEADER = "x-test-origin";
@@ -71,6 +76,7 @@ export async function startRecordingOrigin(): Promise<RecordingOrigin> {
 	const watched = new Watched();
 	const changed = () => watched.changed();
 	let base = "";
+	const holding: (() => void)[] = [];
 	const server = createServer(function record(req, res) {
 		const entry = originRecord(req);
 		records.push(entry);
@@ -80,7 +86,11 @@ export async function startRecordingOrigin(): Promise<RecordingOrigin> {
 			req.socket.destroy();
 			return;
 		}
-		recordExchange(entry, req, res, changed, () => answer(req, res, behaviour, base));
+		recordExchange(entry, req, res, changed, () => {
+			if (behaviour !== "hold") return answer(req, res, behaviour, base);
+			holding.push(() => answer(req, res, "", base));
+			changed();
+		});
 	});
 	await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
 	base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -98,6 +108,11 @@ export async function startRecordingOrigin(): Promise<RecordingOrigin> {
 		},
 		waitFor(condition, what, timeoutMs = 5000) {
 			return watched.waitFor(condition, timeoutMs, () => `the recording origin did not see ${what} within ${timeoutMs} ms`);
+		},
+		held: () => holding.length,
+		release() {
+			for (const go of holding.splice(0)) go();
+			changed();
 		},
 		clear() {
 			records.length = 0;
