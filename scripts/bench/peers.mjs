@@ -25,7 +25,7 @@ const CHECKS = {
  * answer when the client names no coding (a bare pass-through answers `br` to a client that never
  * asked), and no front should spend CPU compressing toward the load generator.
  */
-const REQUESTS = SMALL_REQUESTS.map((request) => ({
+export const PEERS_REQUESTS = SMALL_REQUESTS.map((request) => ({
 	...request,
 	headers: { ...request.headers, "accept-encoding": "identity" },
 	check: CHECKS[/** @type {keyof typeof CHECKS} */ (request.name)],
@@ -94,7 +94,7 @@ export async function peersBench({ rounds, oneSeconds, progress, live }) {
 		}
 		const results = await interleavedRounds({
 			subjects,
-			requests: REQUESTS,
+			requests: PEERS_REQUESTS,
 			phases: [
 				{ name: "16", connections: 16, seconds: 0, amount: COUNT },
 				{ name: "1", connections: 1, seconds: oneSeconds },
@@ -117,7 +117,7 @@ export async function peersBench({ rounds, oneSeconds, progress, live }) {
 		}
 		const parts = await interleavedRounds({
 			subjects: [...subjects.filter((subject) => subject.name === DIRECT || subject.name === BARE || subject.name === LEASE), ...bound],
-			requests: REQUESTS,
+			requests: PEERS_REQUESTS,
 			phases: [{ name: "1", connections: 1, seconds: oneSeconds }],
 			rounds,
 			warmupSeconds: 1,
@@ -145,7 +145,7 @@ function report(results, parts, setup) {
 	const rows = [];
 	/** @type {Array<Array<string>>} */
 	const goals = [];
-	for (const request of REQUESTS) {
+	for (const request of PEERS_REQUESTS) {
 		const by = results[request.name] ?? {};
 		const at = (/** @type {string} */ name, /** @type {string} */ phase) => by[name]?.[phase];
 		for (const name of names) {
@@ -194,7 +194,7 @@ function report(results, parts, setup) {
 	];
 	/** @type {Array<Array<string>>} */
 	const partRows = [];
-	for (const request of REQUESTS) {
+	for (const request of PEERS_REQUESTS) {
 		const one = (/** @type {string} */ name) => parts[request.name]?.[name]?.["1"];
 		const p50s = (/** @type {string} */ name) => spread(one(name)?.failure === undefined ? (one(name)?.runs.map((run) => run.p50) ?? []) : [], 2, " ms");
 		const minus = (/** @type {string} */ a, /** @type {string} */ b) => {

@@ -1,3 +1,4 @@
+import { mergeVary } from "../lib/merge-vary";
 import type { CorsConfig } from "./cors-config";
 
 /** The request header a page sends to say it knows its API key is exposed (the SDK's `dangerouslyAllowBrowser`). */
@@ -134,15 +135,4 @@ function allowOriginFor(origin: string | null, config: CorsConfig): string | und
 	if (origin === null) return undefined;
 	if (config.allowedOrigins === "*") return "*";
 	return config.allowedOrigins.has(origin) ? origin : undefined;
-}
-
-function mergeVary(existing: string | null, added: string): string {
-	if (existing === null || existing.trim() === "") return added;
-	const present = new Set(existing.split(",").map((name) => name.trim().toLowerCase()));
-	if (present.has("*")) return existing;
-	const missing = added
-		.split(",")
-		.map((name) => name.trim())
-		.filter((name) => !present.has(name.toLowerCase()));
-	return missing.length === 0 ? existing : `${existing}, ${missing.join(", ")}`;
 }

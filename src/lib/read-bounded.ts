@@ -12,24 +12,49 @@ export class BodyStalledError extends Error {
 
 /**
  * Reads at most `limit` bytes of a body as text and cancels the rest. Returns `undefined` when the
- * body is longer than the limit, so a caller never acts on a truncated document. With `idleMs`, a
- * body that sends nothing for that long is cancelled and the read rejects with
- * {@link BodyStalledError}.
+ * body is longer than the limit, so a caller never acts on a truncated document. With a
+ * {@link ReadBound}, a body that sends nothing for that long (or is not whole in time) is cancelled
+ * and the read rejects with {@link BodyStalledError}.
  */
-export async function readBoundedText(body: ReadableStream<Uint8Array> | null, limit: number, idleMs?: number): Promise<string | undefined> {
+export async function readBoundedText(body: ReadableStream<Uint8Array> | null, limit: number, bound?: ReadBound): Promise<string | undefined> {
 	if (body === null) return "";
-	const bytes = await readBoundedBytes(body, limit, idleMs);
+	const bytes = await readBoundedBytes(body, limit, bound);
 	return bytes === undefined ? undefined : new TextDecoder().decode(bytes);
 }
 
+/**
+ * How long a bounded read may take: `idleMs` between chunks (a number), or the whole body within
+ * `wholeWithinMs`. The latter costs one timer for the whole read rather than one per chunk; it is
+ * for bodies small enough to arrive at once.
+ */
+export type ReadBound = number | { readonly wholeWithinMs: number };
+
 /** {@link readBoundedText}'s bytes: the whole body, `undefined` past `limit`, stalls rejected. */
-export async function readBoundedBytes(body: ReadableStream<Uint8Array>, limit: number, idleMs?: number): Promise<Uint8Array | undefined> {
+export async function readBoundedBytes(body: ReadableStream<Uint8Array>, limit: number, bound?: ReadBound): Promise<Uint8Array | undefined> {
 	const reader = body.getReader();
 	const chunks: Uint8Array[] = [];
 	let size = 0;
+	const idleMs = typeof bound === "number" ? bound : undefined;
+	const wholeWithinMs = typeof bound === "object" ? bound.wholeWithinMs : undefined;
+	let late = false;
+	// Cancelling the stream ends a pending read as done; `late` tells that from a body that ended.
+	const deadline =
+		wholeWithinMs === undefined
+			? undefined
+			: setTimeout(() => {
+					late = true;
+					reader.cancel("stalled").catch(() => undefined);
+				}, wholeWithinMs);
 	try {
 		for (;;) {
-			const { done, value } = await withinIdle(reader, idleMs);
+			let next: ReadableStreamReadResult<Uint8Array>;
+			try {
+				next = await withinIdle(reader, idleMs);
+			} catch (error) {
+				throw late ? new BodyStalledError(wholeWithinMs ?? 0) : error;
+			}
+			if (late) throw new BodyStalledError(wholeWithinMs ?? 0);
+			const { done, value } = next;
 			if (done) break;
 			size += value.byteLength;
 			if (size > limit) {
@@ -39,6 +64,7 @@ export async function readBoundedBytes(body: ReadableStream<Uint8Array>, limit: 
 			chunks.push(value);
 		}
 	} finally {
+		if (deadline !== undefined) clearTimeout(deadline);
 		reader.releaseLock();
 	}
 	// A small body usually arrives as one chunk: hand it on without a copy.

@@ -2,6 +2,8 @@
 export interface RequestState {
 	readonly requestId: string;
 	readonly startedAt: number;
+	/** The request's URL, parsed once. */
+	readonly url: URL;
 	/** The matched route's name. */
 	route?: string;
 	/** The origin the request went to (its base URL, never credentials, or the binding's name). */
@@ -23,4 +25,8 @@ export interface RequestState {
 	originMs?: number;
 	/** For a proxied body: settles when the client has taken it all (or left), with the bytes sent if known. */
 	bodyEnded?: Promise<number | undefined>;
+	/** For an answer that ended before it was handed on (read whole, or refused): the bytes sent, if known. */
+	answered?: { readonly bytesOut: number | undefined };
+	/** The answer as the answer stage built it, with every header the guard sets: the last stages only log it. */
+	stamped?: Response;
 }

@@ -30,7 +30,7 @@ export function requestLogLine(state: RequestState, request: Request, response: 
 	return {
 		request_id: state.requestId,
 		method: request.method,
-		path: new URL(request.url).pathname,
+		path: state.url.pathname,
 		route: state.route ?? null,
 		origin: state.origin ?? null,
 		org_id: state.orgId ?? null,

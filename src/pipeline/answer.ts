@@ -6,6 +6,7 @@ import { watchBody } from "../lib/watch-body";
 import type { LimitOutcome } from "../limits/client/enforce-limits";
 import type { Admitted, Overload } from "../overload/admission";
 import { readableAnswer } from "../proxy/answer-coding";
+import { corsHeaders } from "../cors/cors";
 import { clientResponseHeaders } from "../proxy/headers";
 import { honestEventStream } from "../proxy/honest-stream";
 import { normaliseOriginError } from "../proxy/origin-error";
@@ -30,13 +31,19 @@ export async function answer(exchange: Exchange, slot: Admitted, overload: Overl
 	// An encoded answer is read decoded (its usage is in the JSON), or passes untouched when it cannot be.
 	const { upstream, opaque } = readableAnswer(reached.upstream);
 	const idleMs = route.streamIdleTimeoutMs;
-	let resolveEnded: (bytesOut: number | undefined) => void = () => undefined;
-	state.bodyEnded = new Promise((resolve) => {
-		resolveEnded = resolve;
-	});
+	// How the answer ended, for the log line: at once for one read whole, else when its body ends.
+	let endedLater: ((bytesOut: number | undefined) => void) | undefined;
 	const ended = (bytesOut: number | undefined) => {
 		slot.release();
-		resolveEnded(bytesOut);
+		if (endedLater !== undefined) endedLater(bytesOut);
+		else state.answered = { bytesOut };
+	};
+	const endsLater = () => {
+		if (state.answered === undefined) {
+			state.bodyEnded = new Promise((resolve) => {
+				endedLater = resolve;
+			});
+		}
 	};
 	const claim = limits?.claim;
 	claim?.answering();
@@ -71,16 +78,23 @@ export async function answer(exchange: Exchange, slot: Admitted, overload: Overl
 		finish({}, declaredLength(normalised.response.headers) ?? undefined);
 		return normalised.response;
 	}
-	const headers = clientResponseHeaders(upstream.headers, state.requestId);
+	// Every header the guard sets, set once here: the pipeline's last stages leave a stamped answer as it is.
+	const cors = corsHeaders(request, config.cors);
+	const headers = clientResponseHeaders(upstream.headers, state.requestId, cors === undefined ? state.responseHeaders : { ...state.responseHeaders, ...cors });
+	const stamped = (response: Response): Response => {
+		state.stamped = response;
+		return response;
+	};
 	if (request.method === "HEAD" || upstream.body === null) {
 		await upstream.body?.cancel().catch(() => undefined);
 		finish({}, 0);
-		return new Response(null, { status: upstream.status, statusText: upstream.statusText, headers });
+		return stamped(new Response(null, { status: upstream.status, statusText: upstream.statusText, headers }));
 	}
 	const kind = opaque ? undefined : usageKind(upstream.headers.get("content-type"));
 	const meter = route.meterTokens && claim !== undefined ? kind : undefined;
 
 	if (kind === "sse") {
+		endsLater();
 		const reader = meter ? sseUsageReader() : undefined;
 		const tapped = reader === undefined ? upstream.body : upstream.body.pipeThrough(sseUsageTap((usage) => settle(usage, "sse"), reader));
 		const stream = honestEventStream(tapped, route, state, {
@@ -92,11 +106,12 @@ export async function answer(exchange: Exchange, slot: Admitted, overload: Overl
 				ended(bytesOut);
 			},
 		});
-		return new Response(stream, { status: upstream.status, statusText: upstream.statusText, headers });
+		return stamped(new Response(stream, { status: upstream.status, statusText: upstream.statusText, headers }));
 	}
 
 	// Built once: the answer's status and headers, which the final response reuses.
-	let response: ResponseInit & { body?: ReadableStream<Uint8Array> | null; headers: Headers } = {
+	let rewritten: Headers | undefined;
+	let response: ResponseInit & { body?: ReadableStream<Uint8Array> | null; headers: HeadersInit } = {
 		status: upstream.status,
 		statusText: upstream.statusText,
 		headers,
@@ -106,7 +121,9 @@ export async function answer(exchange: Exchange, slot: Admitted, overload: Overl
 	};
 	if (route.rewriteUrls.length > 0 && !opaque) {
 		try {
-			response = await rewriteResponseUrls(new Response(upstream.body, response), route.rewriteUrls, config.publicUrl ?? incoming.origin, target.base, idleMs);
+			const rewrite = await rewriteResponseUrls(new Response(upstream.body, response), route.rewriteUrls, config.publicUrl ?? incoming.origin, target.base, idleMs);
+			rewritten = rewrite.headers;
+			response = rewrite;
 		} catch (error) {
 			if (error instanceof BodyStalledError) throw stalledBeforeAnswer("rewrite-urls-body");
 			finish({}, undefined);
@@ -116,7 +133,7 @@ export async function answer(exchange: Exchange, slot: Admitted, overload: Overl
 	const source = response.body ?? null;
 	if (source === null) {
 		finish({}, 0);
-		return new Response(null, response);
+		return stamped(new Response(null, response));
 	}
 	const usage = meter === "json" ? usageReader() : undefined;
 	// A batch's results settle the batch's claim as they pass; a created batch takes over this request's claim.
@@ -128,13 +145,13 @@ export async function answer(exchange: Exchange, slot: Admitted, overload: Overl
 		const id = created?.scan.fields.get("id");
 		if (id?.kind === "string") created?.claim.holdForBatch(id.value);
 	};
-	const length = declaredLength(response.headers);
+	const length = declaredLength(rewritten ?? upstream.headers);
 	if (typeof length === "number" && length <= SMALL_BODY_BYTES) {
 		// Most answers are a few KB of JSON: one bounded read costs far less than a stream watch,
 		// frees the slot at once, and turns a stall into an honest 504 before any byte is sent.
 		let whole: Uint8Array | undefined;
 		try {
-			whole = await readBoundedBytes(source, length, idleMs);
+			whole = await readBoundedBytes(source, length, { wholeWithinMs: idleMs });
 		} catch (error) {
 			if (error instanceof BodyStalledError) throw stalledBeforeAnswer("response-body");
 			finish({}, undefined);
@@ -151,8 +168,9 @@ export async function answer(exchange: Exchange, slot: Admitted, overload: Overl
 		created?.scan.push(whole);
 		holdCreated();
 		finish(usage?.end() ?? {}, whole.byteLength);
-		return new Response(whole, response);
+		return stamped(new Response(whole, response));
 	}
+	endsLater();
 	const watched = watchBody(source, {
 		length: typeof length === "number" ? length : undefined,
 		idleMs,
@@ -173,7 +191,7 @@ export async function answer(exchange: Exchange, slot: Admitted, overload: Overl
 			finish(usage?.end() ?? {}, end === "complete" || typeof length !== "number" ? bytes : undefined);
 		},
 	});
-	return new Response(watched, response);
+	return stamped(new Response(watched, response));
 }
 
 /** A body with a stated length up to this is read whole before it is answered. */

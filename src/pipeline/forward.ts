@@ -60,20 +60,22 @@ export async function forward(exchange: Exchange, slot: Admitted, identity: Iden
 	if (bodyPlan.kind !== "none") body.signal.addEventListener("abort", abort, { once: true });
 	const signal = upstreamAbort.signal;
 	const names = config.identityHeaders;
-	const headers = originRequestHeaders(request.headers, state.requestId, {
-		forwardApiKey: route.forwardApiKey,
-		set: {
-			[names.org]: identity?.orgId ?? null,
-			[names.key]: identity?.keyId ?? null,
-			[names.workspace]: identity?.workspaceId ?? null,
-			// A client's copy is always dropped; only the guard may vouch for its traffic.
-			[config.originTokenHeader]: env.ORIGIN_TOKEN || null,
+	const headers = originRequestHeaders(
+		request.headers,
+		state.requestId,
+		{
+			forwardApiKey: route.forwardApiKey,
+			set: {
+				[names.org]: identity?.orgId ?? null,
+				[names.key]: identity?.keyId ?? null,
+				[names.workspace]: identity?.workspaceId ?? null,
+				// A client's copy is always dropped; only the guard may vouch for its traffic.
+				[config.originTokenHeader]: env.ORIGIN_TOKEN || null,
+			},
 		},
-	});
-	if (plan.decode !== undefined) {
-		headers.delete("content-encoding");
-		headers.delete("content-length");
-	}
+		// A decoded body no longer has the coding or the length it was sent with.
+		plan.decode === undefined ? undefined : DECODED_BODY_DROPS,
+	);
 	const fetching = target.fetch(target.url(incoming), {
 		// HEAD is answered as GET without a body (RFC 9110 §9.3.2), whatever the origin does with HEAD.
 		method: request.method === "HEAD" ? "GET" : request.method,
@@ -122,6 +124,8 @@ export async function forward(exchange: Exchange, slot: Admitted, identity: Iden
 	slot.reached(clientGone ? "cancelled" : isOriginFailure(first.status) ? "failure" : "success");
 	return { upstream: first, abortUpstream: () => upstreamAbort.abort(), body };
 }
+
+const DECODED_BODY_DROPS: readonly string[] = ["content-encoding", "content-length"];
 
 /**
  * No response headers within the bound. The origin is blamed (`504`, a breaker failure) only when

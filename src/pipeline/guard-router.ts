@@ -65,7 +65,9 @@ export function buildBrokenRouter(problem: ConfigError): GuardRouter {
 }
 
 function pipeline(cors?: CorsConfig): GuardRouter {
-	const withCors = (response: Response, request: GuardRequest) => (cors === undefined ? response : applyCors(response, request, cors));
+	// An answer the answer stage stamped already carries the guard's CORS headers.
+	const withCors = (response: Response, request: GuardRequest) =>
+		cors === undefined || response === request.guard?.stamped ? response : applyCors(response, request, cors);
 	return Router<GuardRequest, [Env, ExecutionContext], Response>({
 		before: [withRequestState],
 		catch: renderError,
@@ -127,14 +129,14 @@ function withHeaders(response: Response, headers: readonly [string, string][]): 
 }
 
 function stampAndLog(response: Response, request: GuardRequest, env: Env, ctx: ExecutionContext): Response {
-	// The guard's own (its limits, the organisation it identified) win over an origin's copies.
-	const stamp: [string, string][] = [["request-id", request.guard.requestId], ...Object.entries(request.guard.responseHeaders)];
-	const final = withHeaders(response, stamp);
 	const state = request.guard;
+	// The guard's own (its limits, the organisation it identified) win over an origin's copies.
+	const final =
+		response === state.stamped ? response : withHeaders(response, [["request-id", state.requestId], ...Object.entries(state.responseHeaders)]);
 	const analytics = env?.ANALYTICS;
 	const write = (bytesOut: number | undefined) => logRequest(requestLogLine(state, request, final, bytesOut), analytics);
 	// A proxied body is logged when it ends, so the line has its bytes and the whole time taken.
 	if (state.bodyEnded) ctx.waitUntil(state.bodyEnded.then(write));
-	else write(undefined);
+	else write(state.answered?.bytesOut);
 	return final;
 }

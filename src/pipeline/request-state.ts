@@ -9,5 +9,5 @@ export type GuardRequest = IRequest & { guard: RequestState };
 
 /** The pipeline's first stage: gives the request its ID and state. */
 export function withRequestState(request: IRequest): void {
-	(request as GuardRequest).guard = { requestId: newRequestId(), startedAt: Date.now(), decisions: {}, responseHeaders: {} };
+	(request as GuardRequest).guard = { requestId: newRequestId(), startedAt: Date.now(), url: new URL(request.url), decisions: {}, responseHeaders: {} };
 }

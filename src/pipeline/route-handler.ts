@@ -28,7 +28,7 @@ export function routeHandler(route: Route, config: GuardConfig, overload: Overlo
 		const pool = route.origins === undefined ? undefined : originPool(route, env as unknown as Record<string, unknown>, overload, state);
 		const target = pool?.target ?? originTarget(route, config, env.ORIGIN);
 		state.origin = target.name;
-		const exchange: Exchange = { request, env, ctx, route, config, state, incoming: new URL(request.url), target };
+		const exchange: Exchange = { request, env, ctx, route, config, state, incoming: state.url, target };
 		const slot = shed(exchange, overload, pool);
 		let limits: LimitOutcome | undefined;
 		try {

@@ -40,7 +40,7 @@ const RETRY: RetryPolicy = { maxAttempts: 2, replayMaxBytes: 1024, connectTimeou
 const status = (code: number) => new Response(JSON.stringify({ code }), { status: code });
 
 function run(targets: OriginTarget[], init: RequestInit, retry: RetryPolicy = RETRY, overload = new Overload(OVERLOAD_DEFAULTS)) {
-	const state = { requestId: "req_test", startedAt: 0, decisions: {}, responseHeaders: {} };
+	const state = { requestId: "req_test", startedAt: 0, url: new URL("https://guard.test/v1/messages"), decisions: {}, responseHeaders: {} };
 	const slot = admitToPool(overload, "messages", targets.map((target) => target.name), state);
 	const attempts: AttemptRecord[] = [];
 	let answering: string | undefined;
@@ -184,7 +184,7 @@ describe("sending to a route's origins before the first byte", () => {
 		try {
 			vi.setSystemTime(1_800_000_000_000);
 			const overload = new Overload({ ...OVERLOAD_DEFAULTS, retryAfterSeconds: 1, breaker: { ...OVERLOAD_DEFAULTS.breaker, failures: 1, minRequests: 1, cooldownMs: 30_000 } });
-			const state = { requestId: "req_test", startedAt: 0, decisions: {} as Record<string, unknown>, responseHeaders: {} };
+			const state = { requestId: "req_test", startedAt: 0, url: new URL("https://guard.test/v1/messages"), decisions: {} as Record<string, unknown>, responseHeaders: {} };
 			const trip = (origin: string) => {
 				const pass = overload.breakerFor(origin).admit();
 				if (pass.ok) pass.done("failure");
