@@ -234,6 +234,41 @@ describe("a small answer of stated length", () => {
 	} as unknown as Fetcher;
 	const routes = [{ methods: ["GET"], path: "/v1/models", max_body_bytes: 0, group: "models", stream_idle_timeout_seconds: 0.2 }];
 
+	// A service binding does not hold an origin to its Content-Length: a body can run on past it.
+	function overlong(type: "bytes" | undefined) {
+		let sent = 0;
+		const origin = {
+			fetch: async () => {
+				const chunk = new TextEncoder().encode('{"data":[1,2,3]}');
+				const body = new ReadableStream<Uint8Array>({
+					...(type === undefined ? {} : { type }),
+					pull(controller) {
+						sent += chunk.byteLength;
+						controller.enqueue(chunk.slice());
+						if (sent > 1024 * 1024) controller.close();
+					},
+				} as UnderlyingDefaultSource<Uint8Array>);
+				return new Response(body, { headers: { "content-type": "application/json", "content-length": "10" } });
+			},
+		} as unknown as Fetcher;
+		return { origin, sent: () => sent };
+	}
+
+	for (const [kind, type] of [
+		["a byte stream (read in one native read)", "bytes"],
+		["a plain stream (read chunk by chunk)", undefined],
+	] as const) {
+		it(`answers 502 when ${kind} runs on past its content-length, having read a chunk past it`, async () => {
+			const { origin, sent } = overlong(type);
+			const response = await callGuard("/v1/models", {}, { ORIGIN: origin, ROUTES: routes });
+			expect(response.status).toBe(502);
+			const body = await readEnvelope(response);
+			expect(body.error).toEqual({ type: "api_error", message: "The upstream service sent more than its content-length." });
+			// 16 bytes a pull: it stopped reading within a few chunks of the stated 10, not at the megabyte.
+			expect(sent()).toBeLessThanOrEqual(64);
+		});
+	}
+
 	it("answers 504 timeout_error when it stalls before its end, not a cut 200", async () => {
 		const response = await callGuard("/v1/models", {}, { ORIGIN: stalling, ROUTES: routes });
 		expect(response.status).toBe(504);

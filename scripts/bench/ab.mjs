@@ -7,7 +7,7 @@
 // added at one connection against bare.
 //
 //   node scripts/bench/ab.mjs --base REV [--base REV2 ...] [--mode lease|exact] [--rounds 5] [--count 3000]
-//        [--one-seconds 2] [--request post|get|both]
+//        [--one-seconds 2] [--request post|get|both] [--no-assets]
 //
 // The base is checked out into a detached git worktree under .build/ (node_modules linked from this
 // checkout) and bundled as for deployment; both guards get this checkout's wrangler.toml. Every
@@ -34,6 +34,7 @@ const { values } = parseArgs({
 		count: { type: "string", default: "3000" },
 		"one-seconds": { type: "string", default: "2" },
 		request: { type: "string", default: "both" },
+		"no-assets": { type: "boolean", default: false },
 	},
 });
 if (values.base === undefined || values.base.length === 0 || !["lease", "exact"].includes(values.mode) || !["post", "get", "both"].includes(values.request)) {
@@ -85,6 +86,8 @@ const BARE = "bare Worker";
 const BASES = bases.map((base) => ({ name: `guard at ${base.commit.slice(0, 7)}, ${mode}`, bundle: base.outfile }));
 const BASE = BASES[0]?.name ?? "";
 const HEAD = `guard in the working tree, ${mode}`;
+/** `--no-assets`: every guard without `[assets]`, so without Miniflare's asset router Worker in front of it on every request. */
+const noAssets = values["no-assets"] ? { workerOptions: { assets: undefined } } : {};
 /** @type {Array<{ dispose: () => Promise<void> }>} */
 const started = [];
 try {
@@ -95,8 +98,8 @@ try {
 	const subjects = [];
 	for (const [name, spec, bundle] of /** @type {Array<[string, { front: "bare" | "guard", mode?: "lease" | "exact" }, string]>} */ ([
 		[BARE, { front: "bare" }, prepared.guard],
-		...BASES.map((base) => [base.name, { front: "guard", mode }, base.bundle]),
-		[HEAD, { front: "guard", mode }, prepared.guard],
+		...BASES.map((base) => [base.name, { front: "guard", mode, ...noAssets }, base.bundle]),
+		[HEAD, { front: "guard", mode, ...noAssets }, prepared.guard],
 	])) {
 		const subject = await startSmallSubject({ name, ...spec, originUrl }, { ...prepared, guard: bundle });
 		started.push(subject);

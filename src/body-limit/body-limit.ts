@@ -95,10 +95,10 @@ function encodingOf(request: Request, route: Route, state: RequestState): Conten
 export interface LimitedBody {
 	/** What to give `fetch()`: the counted or untouched body, or `null` when there is none. */
 	readonly body: ReadableStream<Uint8Array> | null;
-	/** Give it to `fetch()` too: aborted the moment the body breaks a bound, before it errors. */
-	readonly signal: AbortSignal;
-	/** Resolves with the error to answer the moment the body breaks a bound. */
-	readonly failed: Promise<GuardError>;
+	/** Aborted the moment the body breaks a bound, before it errors; absent when nothing can break one. */
+	readonly signal: AbortSignal | undefined;
+	/** Resolves with the error to answer the moment the body breaks a bound; absent when nothing can break one. */
+	readonly failed: Promise<GuardError> | undefined;
 	/** The failure already seen, if any (for a fetch that rejected because the body errored). */
 	failure(): GuardError | undefined;
 	/** Body bytes read so far. */
@@ -135,11 +135,9 @@ export interface OpenOptions {
  * client receives the answer rather than a connection reset.
  */
 export function openBody(request: Request, plan: BodyPlan, state: RequestState, options: OpenOptions): LimitedBody {
-	const abort = new AbortController();
 	const source = request.body;
-	if (plan.kind === "none" || source === null) {
-		return { body: null, signal: abort.signal, failed: new Promise(() => undefined), failure: () => undefined, bytes: () => 0, complete: () => true, originAnswered: () => undefined };
-	}
+	if (plan.kind === "none" || source === null) return NO_BODY;
+	const abort = new AbortController();
 	if (plan.kind === "untouched") return untouched(source, plan, abort, state, options);
 	const { cap, decode } = plan;
 	const decoder = decode === undefined ? undefined : boundedDecoder(source, decode);
@@ -164,6 +162,17 @@ export function openBody(request: Request, plan: BodyPlan, state: RequestState, 
 	return { body: counter.readable, signal: abort.signal, failed, failure: () => failure, bytes: counter.bytes, complete: counter.complete, originAnswered: () => undefined };
 }
 
+/** No body: nothing to count, watch or refuse (one object for every such request). */
+const NO_BODY: LimitedBody = Object.freeze({
+	body: null,
+	signal: undefined,
+	failed: undefined,
+	failure: () => undefined,
+	bytes: () => 0,
+	complete: () => true,
+	originAnswered: () => undefined,
+});
+
 /**
  * An untouched body of stated length still travels natively, through a `FixedLengthStream` (no
  * byte passes through JavaScript), so that it can be watched: it must be whole by the grace plus
@@ -182,7 +191,7 @@ function untouched(source: ReadableStream<Uint8Array>, plan: BodyPlan, abort: Ab
 	// workerd cannot pipe a tee's branch into another native stream ("Inter-TransformStream pipeTo");
 	// a body teed before admission was read whole there, or it is counted.
 	if (rate === undefined || !watched || state.bodyTeed === true) {
-		return { body: source, signal: abort.signal, failed: new Promise(() => undefined), failure: () => undefined, bytes: () => length, complete: () => undefined, originAnswered: () => undefined };
+		return { body: source, signal: undefined, failed: undefined, failure: () => undefined, bytes: () => length, complete: () => undefined, originAnswered: () => undefined };
 	}
 	const pipe = new FixedLengthStream(length);
 	let complete = false;

@@ -16,6 +16,11 @@ export function newKeyId(): string {
 
 /** The SHA-256 of a key, in hex: the only form in which a key is stored. */
 export async function hashApiKey(key: string): Promise<string> {
-	const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(key));
-	return [...new Uint8Array(digest)].map((byte) => byte.toString(16).padStart(2, "0")).join("");
+	const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(key)));
+	let hex = "";
+	for (const byte of digest) hex += HEX[byte];
+	return hex;
 }
+
+/** Each byte's two hex digits. */
+const HEX: readonly string[] = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, "0"));

@@ -1,6 +1,6 @@
 import { GuardError } from "../errors/guard-error";
 import { declaredLength } from "../lib/content-length";
-import { BodyStalledError, readBoundedBytes } from "../lib/read-bounded";
+import { BodyStalledError, readStatedLength } from "../lib/read-bounded";
 import { type ReportedUsage, usageReader } from "../lib/usage-tap";
 import { watchBody } from "../lib/watch-body";
 import type { LimitOutcome } from "../limits/client/enforce-limits";
@@ -151,7 +151,7 @@ export async function answer(exchange: Exchange, slot: Admitted, overload: Overl
 		// frees the slot at once, and turns a stall into an honest 504 before any byte is sent.
 		let whole: Uint8Array | undefined;
 		try {
-			whole = await readBoundedBytes(source, length, { wholeWithinMs: idleMs });
+			whole = await readStatedLength(source, length, idleMs);
 		} catch (error) {
 			if (error instanceof BodyStalledError) throw stalledBeforeAnswer("response-body");
 			finish({}, undefined);

@@ -57,7 +57,7 @@ export async function forward(exchange: Exchange, slot: Admitted, identity: Iden
 	const upstreamAbort = new AbortController();
 	const abort = () => upstreamAbort.abort();
 	request.signal?.addEventListener("abort", abort, { once: true });
-	if (bodyPlan.kind !== "none") body.signal.addEventListener("abort", abort, { once: true });
+	body.signal?.addEventListener("abort", abort, { once: true });
 	const signal = upstreamAbort.signal;
 	const names = config.identityHeaders;
 	const headers = originRequestHeaders(
@@ -86,7 +86,7 @@ export async function forward(exchange: Exchange, slot: Admitted, identity: Iden
 	});
 	let first: Response | GuardError | typeof TIMED_OUT;
 	try {
-		first = await within(Promise.race([fetching, body.failed]), route.responseTimeoutMs);
+		first = await within(body.failed === undefined ? fetching : Promise.race([fetching, body.failed]), route.responseTimeoutMs);
 	} catch (cause) {
 		const refused = body.failure() ?? (cause instanceof GuardError ? cause : undefined);
 		if (refused) throw refusedAfterAdmission(refused);
@@ -117,7 +117,7 @@ export async function forward(exchange: Exchange, slot: Admitted, identity: Iden
 	}
 	state.originMs = Date.now() - state.startedAt;
 	// An origin that answered before taking the whole body: a bound the rest of the upload breaks later must not cut its answer.
-	body.signal.removeEventListener("abort", abort);
+	body.signal?.removeEventListener("abort", abort);
 	body.originAnswered();
 	// A 5xx to a client that already left (its upload broke off) may be the broken upload's doing.
 	const clientGone = request.signal?.aborted === true;
