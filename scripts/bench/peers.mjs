@@ -8,6 +8,7 @@ import { PORTKEY_PATCH, PORTKEY_VERSION, preparePortkey, startPortkey } from "./
 import { median, table } from "./report.mjs";
 import { interleavedRounds, perRound, spread } from "./rounds.mjs";
 import { SMALL_REQUESTS } from "./small.mjs";
+import { buildWorker } from "../lib/build-worker.mjs";
 import { prepareSmall, startSmallOrigin, startSmallSubject } from "./small-stack.mjs";
 
 export const PEERS_SECTION = "## Against the gateway people pick instead (issue 22)";
@@ -35,6 +36,17 @@ const DIRECT = "origin, direct (no front)";
 const BARE = "bare Worker";
 const LEASE = "edge-guard, lease";
 const EXACT = "edge-guard, exact";
+/** The guard as `npm start` and `wrangler dev` run it: Miniflare's asset router Worker in front of it on every request. */
+const LEASE_ASSETS = "edge-guard, lease, with Miniflare's asset router (as `npm start` runs it)";
+/** The guard with `console.log` made a no-op: what workerd's local formatting of the log line costs. */
+const LEASE_QUIET = "edge-guard, lease, log line not printed";
+/**
+ * The guard's Workers without `[assets]`: locally, Miniflare serves Workers Static Assets through a
+ * router Worker that runs in the front's workerd before the guard on every request (the console's
+ * `run_worker_first`). Deployed, that routing is Cloudflare's and is not the Worker's CPU time (Workers
+ * Static Assets: "requests to static assets are free"; the Worker is billed for its own invocation).
+ */
+const WITHOUT_ASSETS = { workerOptions: { assets: undefined } };
 const PORTKEY = `Portkey gateway ${PORTKEY_VERSION} (Node)`;
 /** The small bench's subjects: the origin's copy in the front's own workerd, over a service binding. */
 const BARE_BOUND = "bare Worker, origin over a service binding";
@@ -80,12 +92,15 @@ export async function peersBench({ rounds, oneSeconds, progress, live }) {
 		const originUrl = origin.url.href;
 		/** @type {import("./rounds.mjs").Subject[]} */
 		const subjects = [{ name: DIRECT, url: origin.url, pid: origin.pid, requireRequestId: false }];
-		for (const [name, spec] of /** @type {const} */ ([
-			[BARE, { front: "bare" }],
-			[LEASE, { front: "guard", mode: "lease" }],
-			[EXACT, { front: "guard", mode: "exact" }],
+		const quiet = { ...prepared, guard: await buildWorker("scripts/bench/quiet-guard.ts", "bench-quiet-guard") };
+		for (const [name, spec, bundles] of /** @type {Array<[string, import("./small-stack.mjs").SmallSubjectSpec, import("./small-stack.mjs").SmallPrepared]>} */ ([
+			[BARE, { name: BARE, front: "bare" }, prepared],
+			[LEASE, { name: LEASE, front: "guard", mode: "lease", ...WITHOUT_ASSETS }, prepared],
+			[EXACT, { name: EXACT, front: "guard", mode: "exact", ...WITHOUT_ASSETS }, prepared],
+			[LEASE_ASSETS, { name: LEASE_ASSETS, front: "guard", mode: "lease" }, prepared],
+			[LEASE_QUIET, { name: LEASE_QUIET, front: "guard", mode: "lease", ...WITHOUT_ASSETS }, quiet],
 		])) {
-			const subject = keep(await startSmallSubject({ name, ...spec, originUrl }, prepared));
+			const subject = keep(await startSmallSubject({ ...spec, originUrl }, bundles));
 			subjects.push({ name, url: subject.url, pid: subject.pid, requireRequestId: spec.front === "guard" });
 		}
 		if (!("unavailable" in portkey)) {
@@ -110,7 +125,7 @@ export async function peersBench({ rounds, oneSeconds, progress, live }) {
 		const bound = [];
 		for (const [name, spec] of /** @type {const} */ ([
 			[BARE_BOUND, { front: "bare" }],
-			[LEASE_BOUND, { front: "guard", mode: "lease" }],
+			[LEASE_BOUND, { front: "guard", mode: "lease", ...WITHOUT_ASSETS }],
 		])) {
 			const subject = keep(await startSmallSubject({ name, ...spec }, prepared));
 			bound.push({ name, url: subject.url, pid: subject.pid, requireRequestId: spec.front === "guard" });
@@ -141,7 +156,7 @@ export async function peersBench({ rounds, oneSeconds, progress, live }) {
  */
 function report(results, parts, setup) {
 	let failed = false;
-	const names = [DIRECT, BARE, LEASE, EXACT, PORTKEY];
+	const names = [DIRECT, BARE, LEASE, EXACT, LEASE_ASSETS, LEASE_QUIET, PORTKEY];
 	const rows = [];
 	/** @type {Array<Array<string>>} */
 	const goals = [];

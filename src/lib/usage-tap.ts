@@ -57,13 +57,7 @@ export function usageReader(): UsageReader {
 		end() {
 			const usage: ReportedUsage = {};
 			const bytes = tail.bytes();
-			if (!tail.wrapped) {
-				const message = parseJsonObject(new TextDecoder().decode(bytes));
-				readUsage(message, usage);
-				readModel(message, usage);
-				usage.finished = usage.outputTokens !== undefined;
-				return usage;
-			}
+			if (!tail.wrapped) return usageOfJson(bytes);
 			const found = usageInTail(new TextDecoder().decode(bytes));
 			if (found !== undefined) readUsage({ usage: found }, usage);
 			const scan = scanTopLevelFields(["model"]);
@@ -74,6 +68,26 @@ export function usageReader(): UsageReader {
 			return usage;
 		},
 	};
+}
+
+/**
+ * The usage of a JSON message read whole: {@link usageReader}'s answer without copying the bytes
+ * through its buffers (a small answer the guard read before handing it on).
+ */
+export function usageOfBody(bytes: Uint8Array): ReportedUsage {
+	if (bytes.byteLength <= TAIL_BYTES) return usageOfJson(bytes);
+	const reader = usageReader();
+	reader.push(bytes);
+	return reader.end();
+}
+
+function usageOfJson(bytes: Uint8Array): ReportedUsage {
+	const usage: ReportedUsage = {};
+	const message = parseJsonObject(new TextDecoder().decode(bytes));
+	readUsage(message, usage);
+	readModel(message, usage);
+	usage.finished = usage.outputTokens !== undefined;
+	return usage;
 }
 
 /**

@@ -1,7 +1,7 @@
 import { GuardError } from "../errors/guard-error";
 import { declaredLength } from "../lib/content-length";
 import { BodyStalledError, readStatedLength } from "../lib/read-bounded";
-import { type ReportedUsage, usageReader } from "../lib/usage-tap";
+import { type ReportedUsage, usageOfBody, usageReader } from "../lib/usage-tap";
 import { watchBody } from "../lib/watch-body";
 import type { LimitOutcome } from "../limits/client/enforce-limits";
 import type { Admitted, Overload } from "../overload/admission";
@@ -135,7 +135,6 @@ export async function answer(exchange: Exchange, slot: Admitted, overload: Overl
 		finish({}, 0);
 		return stamped(new Response(null, response));
 	}
-	const usage = meter === "json" ? usageReader() : undefined;
 	// A batch's results settle the batch's claim as they pass; a created batch takes over this request's claim.
 	const batchId = route.settleBatchResults && upstream.status < 300 ? request.params?.id : undefined;
 	const results = batchId === undefined ? undefined : claim?.batchResults(batchId);
@@ -146,7 +145,10 @@ export async function answer(exchange: Exchange, slot: Admitted, overload: Overl
 		if (id?.kind === "string") created?.claim.holdForBatch(id.value);
 	};
 	const length = declaredLength(rewritten ?? upstream.headers);
-	if (typeof length === "number" && length <= SMALL_BODY_BYTES) {
+	const small = typeof length === "number" && length <= SMALL_BODY_BYTES;
+	// A small answer's usage is read from its whole bytes; a longer one's as it passes.
+	const usage = meter === "json" && !small ? usageReader() : undefined;
+	if (small) {
 		// Most answers are a few KB of JSON: one bounded read costs far less than a stream watch,
 		// frees the slot at once, and turns a stall into an honest 504 before any byte is sent.
 		let whole: Uint8Array | undefined;
@@ -162,12 +164,11 @@ export async function answer(exchange: Exchange, slot: Admitted, overload: Overl
 			finish({}, undefined);
 			throw new GuardError(502, "The upstream service sent more than its content-length.", { type: "api_error" });
 		}
-		usage?.push(whole);
 		results?.push(whole);
 		results?.end(true);
 		created?.scan.push(whole);
 		holdCreated();
-		finish(usage?.end() ?? {}, whole.byteLength);
+		finish(meter === "json" ? usageOfBody(whole) : {}, whole.byteLength);
 		return stamped(new Response(whole, response));
 	}
 	endsLater();
