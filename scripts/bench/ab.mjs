@@ -7,7 +7,7 @@
 // added at one connection against bare.
 //
 //   node scripts/bench/ab.mjs --base REV [--base REV2 ...] [--mode lease|exact] [--rounds 5] [--count 3000]
-//        [--one-seconds 2] [--request post|get|both] [--no-assets]
+//        [--one-seconds 2] [--request post|get|both] [--asset-router]
 //
 // The base is checked out into a detached git worktree under .build/ (node_modules linked from this
 // checkout) and bundled as for deployment; both guards get this checkout's wrangler.toml. Every
@@ -17,9 +17,8 @@ import { existsSync, symlinkSync } from "node:fs";
 import { loadavg } from "node:os";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { build } from "esbuild";
-import { ROOT } from "../lib/build-worker.mjs";
-import { PEERS_REQUESTS } from "./peers.mjs";
+import { buildWorker, ROOT } from "../lib/build-worker.mjs";
+import { PEERS_REQUESTS, peersPhases } from "./peers.mjs";
 import { table } from "./report.mjs";
 import { interleavedRounds, perRound, spread } from "./rounds.mjs";
 import { prepareSmall, startSmallOrigin, startSmallSubject } from "./small-stack.mjs";
@@ -34,7 +33,7 @@ const { values } = parseArgs({
 		count: { type: "string", default: "3000" },
 		"one-seconds": { type: "string", default: "2" },
 		request: { type: "string", default: "both" },
-		"no-assets": { type: "boolean", default: false },
+		"asset-router": { type: "boolean", default: false },
 	},
 });
 if (values.base === undefined || values.base.length === 0 || !["lease", "exact"].includes(values.mode) || !["post", "get", "both"].includes(values.request)) {
@@ -63,19 +62,7 @@ async function bundleAt(rev) {
 		execFileSync("git", ["worktree", "add", "--detach", tree, commit], { cwd: ROOT, stdio: "ignore" });
 		symlinkSync(resolve(ROOT, "node_modules"), resolve(tree, "node_modules"), "dir");
 	}
-	const outfile = resolve(ROOT, ".build", `ab-base-${commit.slice(0, 12)}.mjs`);
-	await build({
-		entryPoints: [resolve(tree, "src/index.ts")],
-		outfile,
-		bundle: true,
-		format: "esm",
-		platform: "neutral",
-		target: "es2022",
-		conditions: ["workerd", "worker", "browser"],
-		mainFields: ["module", "main"],
-		external: ["cloudflare:*"],
-		logLevel: "warning",
-	});
+	const outfile = await buildWorker(resolve(tree, "src/index.ts"), `ab-base-${commit.slice(0, 12)}`);
 	return { commit, outfile };
 }
 
@@ -86,8 +73,8 @@ const BARE = "bare Worker";
 const BASES = bases.map((base) => ({ name: `guard at ${base.commit.slice(0, 7)}, ${mode}`, bundle: base.outfile }));
 const BASE = BASES[0]?.name ?? "";
 const HEAD = `guard in the working tree, ${mode}`;
-/** `--no-assets`: every guard without `[assets]`, so without Miniflare's asset router Worker in front of it on every request. */
-const noAssets = values["no-assets"] ? { workerOptions: { assets: undefined } } : {};
+/** `--asset-router`: every guard behind Miniflare's asset router Worker, as `wrangler dev` runs it (small-stack.mjs leaves it out). */
+const assetRouter = values["asset-router"] ? { workerOptions: { assets: prepared.guardOptions.assets } } : {};
 /** @type {Array<{ dispose: () => Promise<void> }>} */
 const started = [];
 try {
@@ -98,8 +85,8 @@ try {
 	const subjects = [];
 	for (const [name, spec, bundle] of /** @type {Array<[string, { front: "bare" | "guard", mode?: "lease" | "exact" }, string]>} */ ([
 		[BARE, { front: "bare" }, prepared.guard],
-		...BASES.map((base) => [base.name, { front: "guard", mode, ...noAssets }, base.bundle]),
-		[HEAD, { front: "guard", mode, ...noAssets }, prepared.guard],
+		...BASES.map((base) => [base.name, { front: "guard", mode, ...assetRouter }, base.bundle]),
+		[HEAD, { front: "guard", mode, ...assetRouter }, prepared.guard],
 	])) {
 		const subject = await startSmallSubject({ name, ...spec, originUrl }, { ...prepared, guard: bundle });
 		started.push(subject);
@@ -109,10 +96,7 @@ try {
 	const results = await interleavedRounds({
 		subjects,
 		requests,
-		phases: [
-			{ name: "16", connections: 16, seconds: 0, amount: count },
-			{ name: "1", connections: 1, seconds: oneSeconds },
-		],
+		phases: peersPhases(count, oneSeconds),
 		rounds,
 		warmupSeconds: 1,
 		progress,

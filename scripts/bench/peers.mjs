@@ -36,21 +36,29 @@ const DIRECT = "origin, direct (no front)";
 const BARE = "bare Worker";
 const LEASE = "edge-guard, lease";
 const EXACT = "edge-guard, exact";
-/** The guard as `npm start` and `wrangler dev` run it: Miniflare's asset router Worker in front of it on every request. */
-const LEASE_ASSETS = "edge-guard, lease, with Miniflare's asset router (as `npm start` runs it)";
+/** The guard as `wrangler dev` runs it: Miniflare's asset router Worker in front of it on every request. */
+const LEASE_ASSETS = "edge-guard, lease, behind Miniflare's asset router (as `wrangler dev` runs it)";
 /** The guard with `console.log` made a no-op: what workerd's local formatting of the log line costs. */
 const LEASE_QUIET = "edge-guard, lease, log line not printed";
-/**
- * The guard's Workers without `[assets]`: locally, Miniflare serves Workers Static Assets through a
- * router Worker that runs in the front's workerd before the guard on every request (the console's
- * `run_worker_first`). Deployed, that routing is Cloudflare's and is not the Worker's CPU time (Workers
- * Static Assets: "requests to static assets are free"; the Worker is billed for its own invocation).
- */
-const WITHOUT_ASSETS = { workerOptions: { assets: undefined } };
+
 const PORTKEY = `Portkey gateway ${PORTKEY_VERSION} (Node)`;
 /** The small bench's subjects: the origin's copy in the front's own workerd, over a service binding. */
 const BARE_BOUND = "bare Worker, origin over a service binding";
 const LEASE_BOUND = "edge-guard, lease, origin over a service binding";
+
+/**
+ * A fixed-count run at 16 connections (CPU per request is read over it), then a timed run at one
+ * connection (the added p50).
+ * @param {number} count
+ * @param {number} oneSeconds
+ * @returns {import("./rounds.mjs").Phase[]}
+ */
+export function peersPhases(count, oneSeconds) {
+	return [
+		{ name: "16", connections: 16, seconds: 0, amount: count },
+		{ name: "1", connections: 1, seconds: oneSeconds },
+	];
+}
 
 /** Lease mode's goals (issue 22), judged on the medians of one run's rounds. */
 const GOALS = {
@@ -95,10 +103,10 @@ export async function peersBench({ rounds, oneSeconds, progress, live }) {
 		const quiet = { ...prepared, guard: await buildWorker("scripts/bench/quiet-guard.ts", "bench-quiet-guard") };
 		for (const [name, spec, bundles] of /** @type {Array<[string, import("./small-stack.mjs").SmallSubjectSpec, import("./small-stack.mjs").SmallPrepared]>} */ ([
 			[BARE, { name: BARE, front: "bare" }, prepared],
-			[LEASE, { name: LEASE, front: "guard", mode: "lease", ...WITHOUT_ASSETS }, prepared],
-			[EXACT, { name: EXACT, front: "guard", mode: "exact", ...WITHOUT_ASSETS }, prepared],
-			[LEASE_ASSETS, { name: LEASE_ASSETS, front: "guard", mode: "lease" }, prepared],
-			[LEASE_QUIET, { name: LEASE_QUIET, front: "guard", mode: "lease", ...WITHOUT_ASSETS }, quiet],
+			[LEASE, { name: LEASE, front: "guard", mode: "lease" }, prepared],
+			[EXACT, { name: EXACT, front: "guard", mode: "exact" }, prepared],
+			[LEASE_ASSETS, { name: LEASE_ASSETS, front: "guard", mode: "lease", workerOptions: { assets: prepared.guardOptions.assets } }, prepared],
+			[LEASE_QUIET, { name: LEASE_QUIET, front: "guard", mode: "lease" }, quiet],
 		])) {
 			const subject = keep(await startSmallSubject({ ...spec, originUrl }, bundles));
 			subjects.push({ name, url: subject.url, pid: subject.pid, requireRequestId: spec.front === "guard" });
@@ -110,10 +118,7 @@ export async function peersBench({ rounds, oneSeconds, progress, live }) {
 		const results = await interleavedRounds({
 			subjects,
 			requests: PEERS_REQUESTS,
-			phases: [
-				{ name: "16", connections: 16, seconds: 0, amount: COUNT },
-				{ name: "1", connections: 1, seconds: oneSeconds },
-			],
+			phases: peersPhases(COUNT, oneSeconds),
 			rounds,
 			warmupSeconds: 1,
 			progress,
@@ -125,7 +130,7 @@ export async function peersBench({ rounds, oneSeconds, progress, live }) {
 		const bound = [];
 		for (const [name, spec] of /** @type {const} */ ([
 			[BARE_BOUND, { front: "bare" }],
-			[LEASE_BOUND, { front: "guard", mode: "lease", ...WITHOUT_ASSETS }],
+			[LEASE_BOUND, { front: "guard", mode: "lease" }],
 		])) {
 			const subject = keep(await startSmallSubject({ name, ...spec }, prepared));
 			bound.push({ name, url: subject.url, pid: subject.pid, requireRequestId: spec.front === "guard" });
@@ -272,5 +277,5 @@ function method({ rounds, oneSeconds, portkey }) {
 		"unavailable" in portkey
 			? `**Portkey's gateway was not run**: ${portkey.unavailable}.`
 			: `**Portkey's gateway ${portkey.version}**: the \`@portkey-ai/gateway\` npm package's Node build, installed by the bench into \`.bench-peers/portkey\` (ignored by git; \`npm install --ignore-scripts\`; it resolved hono ${portkey.runtime.hono} and @hono/node-server ${portkey.runtime["@hono/node-server"]}), started as \`node build/start-server.js --port=N --headless\`, each request carrying \`x-portkey-provider: anthropic\` and \`x-portkey-custom-host: <origin>/v1\`. \`POST /v1/messages\` runs its \`/v1/messages\` handler as published; \`GET /v1/models\` runs its generic pass-through with a one-line local patch (\`scripts/bench/peers-portkey.mjs\`, applied idempotently by the bench): as published it answers that request \`500 TypeError: immutable\` (upstream #1389/#1550), so \`${PORTKEY_PATCH.original}\` becomes \`${PORTKEY_PATCH.patched}\` (the pass-through's fetch response is copied into a new \`Response\` before Portkey adds its headers). Its output is read and dropped, as workerd's is; as published it writes a stack trace (\`Error processing log: TypeError: Cannot read properties of undefined (reading 'stream')\`) for every \`GET\` pass-through, which is part of its measured cost.`;
-	return `Method: **one origin**, reached by URL by every front: \`scripts/bench/messages-origin.js\` alone in its own workerd (bare workerd through Miniflare, \`cf: false\`, 127.0.0.1), the small bench's origin (reads the body to its end, answers \`POST /v1/messages\` with a message carrying \`usage\`, \`GET /v1/models\` with a models page, with a Content-Length). Fronts, each alone in its own process on 127.0.0.1: a **bare Worker** (\`scripts/bench/bare-url-worker.js\`: \`fetch(origin + path, request)\`, no checks) and **the guard in lease and in exact mode** (\`src/index.ts\` bundled as for deployment with \`wrangler.toml\`'s bindings, \`ORIGIN_URL\` set to the origin and no \`ORIGIN\` service binding, its log line written to workerd's stdout and drained, limits raised so nothing is refused), each in its own workerd through Miniflare (so each also runs Miniflare's entry Worker); ${gateway} The origin alone (**origin, direct**) is a subject too: the baseline of the added latency. Requests: the small bench's \`POST /v1/messages\` (3072-byte Messages body) and \`GET /v1/models\`, with \`x-api-key: sk-demo-key\` and \`anthropic-version\`. Load: \`autocannon\` in the bench's Node process, keep-alive, no pipelining. After a 1 s warm-up per subject and request at 16 connections, ${rounds} rounds; in each, for each request, a fixed-count run of ${COUNT} responses at 16 connections per subject, then ${oneSeconds} s at 1 connection per subject, the subjects' order rotated every round. Every response is checked: status 200 (any other status, error or timeout is counted and fails the subject's run, shown **FAILED** with the counts), a \`request-id\` from the guard, and the body's shape (the origin's message with its \`usage\`, or its whole models page). req/s × bare: the subject's req/s over bare's in the same round. Front CPU per request: the front's own process, user + system time from \`/proc/<pid>/stat\` over the fixed-count run, divided by its responses (the workerd process for the Workers, the node process for Portkey; the origin's CPU is not in it: the origin row is the origin's own). Added p50: the subject's p50 at 1 connection minus the origin's (direct) in the same round, and minus bare's in the same round. Cells: median of the rounds [min–max]; goals are judged on the medians.`;
+	return `Method: **one origin**, reached by URL by every front: \`scripts/bench/messages-origin.js\` alone in its own workerd (bare workerd through Miniflare, \`cf: false\`, 127.0.0.1), the small bench's origin (reads the body to its end, answers \`POST /v1/messages\` with a message carrying \`usage\`, \`GET /v1/models\` with a models page, with a Content-Length). Fronts, each alone in its own process on 127.0.0.1: a **bare Worker** (\`scripts/bench/bare-url-worker.js\`: \`fetch(origin + path, request)\`, no checks) and **the guard in lease and in exact mode** (\`src/index.ts\` bundled as for deployment with \`wrangler.toml\`'s bindings, \`ORIGIN_URL\` set to the origin and no \`ORIGIN\` service binding, its log line written to workerd's stdout and drained, limits raised so nothing is refused), each in its own workerd through Miniflare (so each also runs Miniflare's entry Worker). The guard's rows run it as \`npm start\` does, **without Miniflare's asset router** (\`scripts/bench/small-stack.mjs\`, as \`scripts/lib/local-stack.mjs\`): for the console's files (\`[assets]\`, \`run_worker_first\`) Miniflare puts a router Worker of its own in the guard's workerd in front of the guard on every request; deployed, that routing is Cloudflare's, and a Worker is billed for its own invocation only. Two more guard rows show what a local stack can add: **behind Miniflare's asset router** (the guard as \`wrangler dev\` runs it), and **log line not printed** (\`scripts/bench/quiet-guard.ts\`: the same guard with \`console.log\` a no-op, so the difference is workerd's local formatting of the log line with node's \`inspect\` and its write to stdout; deployed, Workers Logs takes the object from the runtime, and what that costs is not measured here). ${gateway} The origin alone (**origin, direct**) is a subject too: the baseline of the added latency. Requests: the small bench's \`POST /v1/messages\` (3072-byte Messages body) and \`GET /v1/models\`, with \`x-api-key: sk-demo-key\` and \`anthropic-version\`. Load: \`autocannon\` in the bench's Node process, keep-alive, no pipelining. After a 1 s warm-up per subject and request at 16 connections, ${rounds} rounds; in each, for each request, a fixed-count run of ${COUNT} responses at 16 connections per subject, then ${oneSeconds} s at 1 connection per subject, the subjects' order rotated every round. Every response is checked: status 200 (any other status, error or timeout is counted and fails the subject's run, shown **FAILED** with the counts), a \`request-id\` from the guard, and the body's shape (the origin's message with its \`usage\`, or its whole models page). req/s × bare: the subject's req/s over bare's in the same round. Front CPU per request: the front's own process, user + system time from \`/proc/<pid>/stat\` over the fixed-count run, divided by its responses (the workerd process for the Workers, the node process for Portkey; the origin's CPU is not in it: the origin row is the origin's own). Added p50: the subject's p50 at 1 connection minus the origin's (direct) in the same round, and minus bare's in the same round. Cells: median of the rounds [min–max]; goals are judged on the medians.`;
 }

@@ -25,7 +25,7 @@ export const DEMO_KEY = "sk-demo-key";
  * @property {"exact" | "lease"} [mode] the guard's LIMITER_MODE
  * @property {number} [usageDelayMs] wraps the usage object so each of its calls waits this long first
  * @property {Record<string, unknown>} [vars] more variables for the guard
- * @property {Record<string, unknown>} [workerOptions] more Miniflare options for the front Worker (experiments: flags, bindings)
+ * @property {Record<string, unknown>} [workerOptions] more Miniflare options for the front Worker (experiments: flags, bindings; `assets` puts Miniflare's asset router back in front of the guard)
  * @property {string} [originUrl] reach the origin by this URL (no service binding; the guard's ORIGIN_URL), not a copy of it in the same workerd
  */
 
@@ -114,8 +114,12 @@ function frontWorker(spec, { guard, distant, guardOptions }) {
 		return { name: "bench-bare", modules: true, ...reach, compatibilityDate, ...spec.workerOptions };
 	}
 	const delayed = spec.usageDelayMs !== undefined;
+	// Without Miniflare's asset router, as the local stack runs the guard (scripts/lib/local-stack.mjs):
+	// it is a Worker of its own in front of the guard on every request, which deployed is Cloudflare's
+	// routing, not the guard's CPU time. A subject can put it back (`workerOptions.assets`).
+	const { assets: _assetRouter, ...options } = guardOptions;
 	return {
-		...guardOptions,
+		...options,
 		name: "edge-guard",
 		modules: true,
 		scriptPath: delayed ? distant : guard,

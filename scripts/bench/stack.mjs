@@ -165,7 +165,9 @@ export async function startSubject(kind, prepared) {
 function frontWorker(kind, { scripts, guardOptions, caps, compatibilityDate }) {
 	if (kind === "guard" || kind === "guard-untrusting") {
 		const bindings = { ...guardOptions.bindings, TIERS: UNLIMITED_TIERS, ORG_TIERS: {}, ...(kind === "guard" ? {} : { TRUST_DECLARED_LENGTH: false }) };
-		return { ...guardOptions, modules: true, scriptPath: scripts.guard, serviceBindings: { ORIGIN: SINK }, name: "edge-guard", bindings };
+		// Without Miniflare's asset router in front of the guard, as the local stack runs it (small-stack.mjs says why).
+		const { assets: _assetRouter, ...options } = guardOptions;
+		return { ...options, modules: true, scriptPath: scripts.guard, serviceBindings: { ORIGIN: SINK }, name: "edge-guard", bindings };
 	}
 	const common = { modules: true, scriptPath: scripts[kind], serviceBindings: { ORIGIN: SINK } };
 	if (kind === "hono") return { ...common, name: "bench-hono", compatibilityDate, bindings: { CAPS: caps } };

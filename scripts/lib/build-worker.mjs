@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 
 /**
- * Bundles `entry` (relative to the project root) to `.build/<name>.mjs` and returns its absolute
+ * Bundles `entry` (relative to the project root, or absolute) to `.build/<name>.mjs` and returns its absolute
  * path.
  * @param {string} entry
  * @param {string} name
