@@ -240,14 +240,12 @@ describe("a small answer of stated length", () => {
 		const origin = {
 			fetch: async () => {
 				const chunk = new TextEncoder().encode('{"data":[1,2,3]}');
-				const body = new ReadableStream<Uint8Array>({
-					...(type === undefined ? {} : { type }),
-					pull(controller) {
-						sent += chunk.byteLength;
-						controller.enqueue(chunk.slice());
-						if (sent > 1024 * 1024) controller.close();
-					},
-				} as UnderlyingDefaultSource<Uint8Array>);
+				const pull = (controller: { enqueue(chunk: Uint8Array): void; close(): void }) => {
+					sent += chunk.byteLength;
+					controller.enqueue(chunk.slice());
+					if (sent > 1024 * 1024) controller.close();
+				};
+				const body = type === undefined ? new ReadableStream<Uint8Array>({ pull }) : new ReadableStream({ type, pull });
 				return new Response(body, { headers: { "content-type": "application/json", "content-length": "10" } });
 			},
 		} as unknown as Fetcher;
