@@ -253,8 +253,8 @@ describe("a small answer of stated length", () => {
 	}
 
 	for (const [kind, type] of [
-		["a byte stream (read in one native read)", "bytes"],
-		["a plain stream (read chunk by chunk)", undefined],
+		["a byte stream", "bytes"],
+		["a plain stream", undefined],
 	] as const) {
 		it(`answers 502 when ${kind} runs on past its content-length, having read a chunk past it`, async () => {
 			const { origin, sent } = overlong(type);

@@ -1,4 +1,5 @@
 import { type FieldScan, scanTopLevelFields } from "./json/top-level-fields";
+import { TIMED_OUT, within } from "./within";
 
 /** How far {@link peekScan} may look. */
 export interface PeekBounds {
@@ -27,17 +28,12 @@ export async function peekScan<S extends BodyScan>(request: Request, scan: S, bo
 	if (request.body === null || request.bodyUsed) return undefined;
 	const reader = request.clone().body?.getReader();
 	if (reader === undefined) return undefined;
-	let late = false;
-	// One timer for the whole peek: cancelling the branch ends a pending read, and `late` tells that from the body's end.
-	const deadline = setTimeout(() => {
-		late = true;
-		reader.cancel().catch(() => undefined);
-	}, bounds.maxMs);
+	const deadline = Date.now() + bounds.maxMs;
 	let bytes = 0;
 	try {
 		while (bytes <= bounds.maxBytes) {
-			const next = await reader.read();
-			if (late) break;
+			const next = await within(reader.read(), Math.max(0, deadline - Date.now()));
+			if (next === TIMED_OUT) break;
 			if (next.done) {
 				scan.end();
 				break;
@@ -49,8 +45,7 @@ export async function peekScan<S extends BodyScan>(request: Request, scan: S, bo
 	} catch {
 		// A body that broke off: what was seen is all there is.
 	} finally {
-		clearTimeout(deadline);
-		if (!late) reader.cancel().catch(() => undefined);
+		reader.cancel().catch(() => undefined);
 	}
 	if (scan.state === "invalid") return undefined;
 	return { complete: scan.state === "complete", scan };

@@ -1,6 +1,6 @@
 import { GuardError } from "../errors/guard-error";
 import { declaredLength } from "../lib/content-length";
-import { BodyStalledError, readStatedLength } from "../lib/read-bounded";
+import { BodyStalledError, readBoundedBytes } from "../lib/read-bounded";
 import { type ReportedUsage, usageOfBody, usageReader } from "../lib/usage-tap";
 import { watchBody } from "../lib/watch-body";
 import type { LimitOutcome } from "../limits/client/enforce-limits";
@@ -153,7 +153,7 @@ export async function answer(exchange: Exchange, slot: Admitted, overload: Overl
 		// frees the slot at once, and turns a stall into an honest 504 before any byte is sent.
 		let whole: Uint8Array | undefined;
 		try {
-			whole = await readStatedLength(source, length, idleMs);
+			whole = await readBoundedBytes(source, length, idleMs);
 		} catch (error) {
 			if (error instanceof BodyStalledError) throw stalledBeforeAnswer("response-body");
 			finish({}, undefined);
