@@ -110,8 +110,7 @@ export async function answer(exchange: Exchange, slot: Admitted, overload: Overl
 	}
 
 	// Built once: the answer's status and headers, which the final response reuses.
-	let rewritten: Headers | undefined;
-	let response: ResponseInit & { body?: ReadableStream<Uint8Array> | null; headers: HeadersInit } = {
+	let response: ResponseInit & { body?: ReadableStream<Uint8Array> | null; headers: Headers } = {
 		status: upstream.status,
 		statusText: upstream.statusText,
 		headers,
@@ -121,9 +120,7 @@ export async function answer(exchange: Exchange, slot: Admitted, overload: Overl
 	};
 	if (route.rewriteUrls.length > 0 && !opaque) {
 		try {
-			const rewrite = await rewriteResponseUrls(new Response(upstream.body, response), route.rewriteUrls, config.publicUrl ?? incoming.origin, target.base, idleMs);
-			rewritten = rewrite.headers;
-			response = rewrite;
+			response = await rewriteResponseUrls(new Response(upstream.body, response), route.rewriteUrls, config.publicUrl ?? incoming.origin, target.base, idleMs);
 		} catch (error) {
 			if (error instanceof BodyStalledError) throw stalledBeforeAnswer("rewrite-urls-body");
 			finish({}, undefined);
@@ -144,7 +141,7 @@ export async function answer(exchange: Exchange, slot: Admitted, overload: Overl
 		const id = created?.scan.fields.get("id");
 		if (id?.kind === "string") created?.claim.holdForBatch(id.value);
 	};
-	const length = declaredLength(rewritten ?? upstream.headers);
+	const length = declaredLength(response.headers);
 	const small = typeof length === "number" && length <= SMALL_BODY_BYTES;
 	// A small answer's usage is read from its whole bytes; a longer one's as it passes.
 	const usage = meter === "json" && !small ? usageReader() : undefined;
